@@ -9,6 +9,7 @@
 
 #include "strata/buf.h"
 #include "strata/common.h"
+#include "util/cleanup.h"
 
 static inline void st_json_cleanup_fn(json_t **j)
 {

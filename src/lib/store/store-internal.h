@@ -1,0 +1,41 @@
+/* store/store-internal.h: the store handle, shared by the store's own files. */
+#ifndef ST_STORE_INTERNAL_H
+#define ST_STORE_INTERNAL_H
+
+#include "strata/store.h"
+
+#define ST_MAX_INDEX_SIZE (64u << 20)
+
+struct gc_root {
+	st_gc_root_fn fn;
+	void *ctx;
+};
+struct gc_expander {
+	st_gc_expand_fn fn;
+	void *ctx;
+};
+struct gc_sweeper {
+	st_gc_sweep_fn fn;
+	void *ctx;
+};
+
+struct st_store {
+	char *root;
+	int root_fd;
+	int blobs_fd; /* blobs/sha256 */
+	int blobs512_fd; /* blobs/sha512, -1 until needed */
+	int tmp_fd;
+	int lease_fd; /* locks/gc: shared = lease, exclusive = gc */
+	int lease_depth;
+	int index_lock_fd; /* locks/index: exclusive while index.json is rewritten */
+	struct gc_root *roots;
+	size_t n_roots;
+	struct gc_expander *expanders;
+	size_t n_expanders;
+	struct gc_sweeper *sweepers;
+	size_t n_sweepers;
+};
+
+int st_store_blobs_dir(struct st_store *s, enum st_digest_alg alg, struct st_error *err);
+
+#endif

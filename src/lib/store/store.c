@@ -1,0 +1,434 @@
+/* store.c: opening the store and its blobs. A blob is written to an unnamed O_TMPFILE in tmp/,
+ * hashed as it streams, verified, fsynced and then linked under its digest: it is never visible
+ * under a name its bytes do not match, and a writer killed at any point leaves nothing behind
+ * (the kernel frees an unlinked inode). Where O_TMPFILE is missing, a named temporary file and
+ * rename() do the same job and gc removes the leftovers of dead writers. */
+#include "store/store-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/fs.h"
+#include "util/banned.h"
+
+static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+static const char empty_index[] =
+	"{\"manifests\":[],\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+	"\"schemaVersion\":2}";
+
+static int ensure_file(struct st_store *s, const char *name, const char *content,
+		       struct st_error *err)
+{
+	if (faccessat(s->root_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return st_error_sys(err, "'%s/%s'", s->root, name);
+	return st_write_file_atomic(s->root_fd, name, s->tmp_fd, content, strlen(content), 0644,
+				    err);
+}
+
+static int open_lock(struct st_store *s, const char *name, struct st_error *err)
+{
+	int fd = openat(s->root_fd, name, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+	if (fd < 0)
+		return st_error_sys(err, "open lock '%s/%s'", s->root, name);
+	return fd;
+}
+
+int st_store_open(const char *root, struct st_store **out, struct st_error *err)
+{
+	struct st_store *s;
+	int rc;
+
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	s->root_fd = s->blobs_fd = s->blobs512_fd = s->tmp_fd = -1;
+	s->lease_fd = s->index_lock_fd = -1;
+	s->root = strdup(root);
+	if (!s->root) {
+		rc = st_error_set(err, ST_ENOMEM, "out of memory");
+		goto fail;
+	}
+	rc = st_mkdir_p(AT_FDCWD, root, 0711, err);
+	if (rc < 0)
+		goto fail;
+	rc = s->root_fd = st_open_dir_at(AT_FDCWD, root, err);
+	if (rc < 0)
+		goto fail;
+	if ((rc = st_mkdir_p(s->root_fd, "blobs/sha256", 0755, err)) < 0 ||
+	    (rc = st_mkdir_p(s->root_fd, "tmp", 0700, err)) < 0 ||
+	    (rc = st_mkdir_p(s->root_fd, "locks", 0700, err)) < 0)
+		goto fail;
+	if ((rc = s->blobs_fd = st_open_dir_at(s->root_fd, "blobs/sha256", err)) < 0 ||
+	    (rc = s->tmp_fd = st_open_dir_at(s->root_fd, "tmp", err)) < 0 ||
+	    (rc = s->lease_fd = open_lock(s, "locks/gc", err)) < 0 ||
+	    (rc = s->index_lock_fd = open_lock(s, "locks/index", err)) < 0)
+		goto fail;
+	if ((rc = ensure_file(s, "oci-layout", oci_layout, err)) < 0 ||
+	    (rc = ensure_file(s, "index.json", empty_index, err)) < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	st_store_free(s);
+	return rc;
+}
+
+void st_store_free(struct st_store *s)
+{
+	if (!s)
+		return;
+	if (s->lease_depth > 0 && s->lease_fd >= 0)
+		(void)flock(s->lease_fd, LOCK_UN);
+	int fds[] = {s->root_fd,  s->blobs_fd, s->blobs512_fd,
+		     s->tmp_fd,   s->lease_fd, s->index_lock_fd};
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			(void)close(fds[i]);
+	free(s->roots);
+	free(s->expanders);
+	free(s->sweepers);
+	free(s->root);
+	free(s);
+}
+
+const char *st_store_root(const struct st_store *s)
+{
+	return s->root;
+}
+
+int st_store_root_fd(const struct st_store *s)
+{
+	return s->root_fd;
+}
+
+int st_store_blobs_dir(struct st_store *s, enum st_digest_alg alg, struct st_error *err)
+{
+	int rc;
+
+	if (alg == ST_DIGEST_SHA256)
+		return s->blobs_fd;
+	if (s->blobs512_fd >= 0)
+		return s->blobs512_fd;
+	rc = st_mkdir_p(s->root_fd, "blobs/sha512", 0755, err);
+	if (rc < 0)
+		return rc;
+	rc = st_open_dir_at(s->root_fd, "blobs/sha512", err);
+	if (rc < 0)
+		return rc;
+	s->blobs512_fd = rc;
+	return rc;
+}
+
+/* ---- leases ---- */
+
+int st_store_lease(struct st_store *s, struct st_error *err)
+{
+	if (s->lease_depth++ > 0)
+		return 0;
+	while (flock(s->lease_fd, LOCK_SH) < 0) {
+		if (errno == EINTR)
+			continue;
+		s->lease_depth = 0;
+		return st_error_sys(err, "lock store '%s'", s->root);
+	}
+	return 0;
+}
+
+void st_store_unlease(struct st_store *s)
+{
+	if (s->lease_depth <= 0)
+		return;
+	if (--s->lease_depth == 0)
+		(void)flock(s->lease_fd, LOCK_UN);
+}
+
+/* ---- blob writer ---- */
+
+struct st_blob_writer {
+	struct st_store *store;
+	int fd;
+	char tmpname[40]; /* non-empty when a named temporary file is used */
+	struct st_hasher hasher;
+	bool committed;
+};
+
+static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
+{
+	int rc;
+
+	w->fd = openat(w->store->tmp_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
+	if (w->fd >= 0)
+		return 0;
+	if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+		return st_error_sys(err, "create temporary blob in '%s/tmp'", w->store->root);
+	memcpy(w->tmpname, "blob-", 5);
+	rc = st_random_hex(w->tmpname + 5, 16, err);
+	if (rc < 0)
+		return rc;
+	w->fd = openat(w->store->tmp_fd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+		       0444);
+	if (w->fd < 0)
+		return st_error_sys(err, "create '%s/tmp/%s'", w->store->root, w->tmpname);
+	return 0;
+}
+
+int st_blob_writer_new(struct st_store *s, struct st_blob_writer **out, struct st_error *err)
+{
+	struct st_blob_writer *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	w->store = s;
+	w->fd = -1;
+	rc = st_store_lease(s, err);
+	if (rc < 0) {
+		free(w);
+		return rc;
+	}
+	rc = st_hasher_init(&w->hasher, ST_DIGEST_SHA256, err);
+	if (rc == 0)
+		rc = writer_open_tmp(w, err);
+	if (rc < 0) {
+		st_blob_writer_free(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len,
+			 struct st_error *err)
+{
+	int rc;
+
+	if (w->committed || w->fd < 0)
+		return st_error_set(err, ST_EINVALID, "write to a finished blob writer");
+	rc = st_write_all(w->fd, p, len, err);
+	if (rc < 0)
+		return st_error_wrap(err, "write temporary blob in '%s/tmp'", w->store->root);
+	st_hasher_update(&w->hasher, p, len);
+	return 0;
+}
+
+uint64_t st_blob_writer_size(const struct st_blob_writer *w)
+{
+	return w->hasher.len;
+}
+
+static int link_into_place(struct st_blob_writer *w, const char *hex, struct st_error *err)
+{
+	char proc[64];
+
+	if (w->tmpname[0]) {
+		/* rename() would replace an existing blob; link() keeps it, which is the point:
+		 * readers of the existing blob never see a file swapped under them */
+		if (linkat(w->store->tmp_fd, w->tmpname, w->store->blobs_fd, hex, 0) < 0 &&
+		    errno != EEXIST)
+			return st_error_sys(err, "link blob sha256:%s", hex);
+		(void)unlinkat(w->store->tmp_fd, w->tmpname, 0);
+		w->tmpname[0] = '\0';
+		return 0;
+	}
+	(void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", w->fd);
+	if (linkat(AT_FDCWD, proc, w->store->blobs_fd, hex, AT_SYMLINK_FOLLOW) < 0 &&
+	    errno != EEXIST)
+		return st_error_sys(err, "link blob sha256:%s into '%s/blobs/sha256'", hex,
+				    w->store->root);
+	return 0;
+}
+
+int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expected,
+			  struct st_digest *out_digest, struct st_error *err)
+{
+	struct st_digest got;
+	char hex[ST_DIGEST_HEX_MAX + 1];
+	int rc;
+
+	if (w->committed || w->fd < 0)
+		return st_error_set(err, ST_EINVALID, "commit of a finished blob writer");
+	st_hasher_final(&w->hasher, &got);
+	w->committed = true;
+	st_digest_hex(&got, hex);
+	if (expected && !st_digest_equal(expected, &got)) {
+		char want[ST_DIGEST_STR_MAX];
+		st_digest_str(expected, want);
+		return st_error_set(err, ST_EDIGEST,
+				    "blob %s: content does not match its digest (got sha256:%s)",
+				    want, hex);
+	}
+	if (st_store_has_blob(w->store, &got))
+		goto done;
+	if (fsync(w->fd) < 0)
+		return st_error_sys(err, "fsync blob sha256:%s", hex);
+	rc = link_into_place(w, hex, err);
+	if (rc < 0)
+		return rc;
+	if (fsync(w->store->blobs_fd) < 0)
+		return st_error_sys(err, "fsync '%s/blobs/sha256'", w->store->root);
+done:
+	if (out_digest)
+		*out_digest = got;
+	return 0;
+}
+
+void st_blob_writer_free(struct st_blob_writer *w)
+{
+	if (!w)
+		return;
+	if (w->fd >= 0)
+		(void)close(w->fd);
+	if (w->tmpname[0])
+		(void)unlinkat(w->store->tmp_fd, w->tmpname, 0);
+	st_hasher_release(&w->hasher);
+	st_store_unlease(w->store);
+	free(w);
+}
+
+int st_store_put_blob(struct st_store *s, const void *p, size_t len,
+		      const struct st_digest *expected, struct st_digest *out_digest,
+		      struct st_error *err)
+{
+	struct st_blob_writer *w = NULL;
+	int rc;
+
+	if (expected && st_store_has_blob(s, expected)) {
+		if (!st_digest_check(expected, p, len)) {
+			char want[ST_DIGEST_STR_MAX];
+			st_digest_str(expected, want);
+			return st_error_set(err, ST_EDIGEST,
+					    "blob %s: content does not match its digest", want);
+		}
+		if (out_digest)
+			*out_digest = *expected;
+		return 0;
+	}
+	rc = st_blob_writer_new(s, &w, err);
+	if (rc == 0)
+		rc = st_blob_writer_write(w, p, len, err);
+	if (rc == 0)
+		rc = st_blob_writer_commit(w, expected, out_digest, err);
+	st_blob_writer_free(w);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+static int blob_name(struct st_store *s, const struct st_digest *d, int *dirfd, char *hex,
+		     struct st_error *err)
+{
+	int fd = st_store_blobs_dir(s, d->alg, err);
+
+	if (fd < 0)
+		return fd;
+	*dirfd = fd;
+	st_digest_hex(d, hex);
+	return 0;
+}
+
+int st_store_open_blob(struct st_store *s, const struct st_digest *d, int *out_fd,
+		       struct st_error *err)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1];
+	int dirfd, fd, rc;
+
+	rc = blob_name(s, d, &dirfd, hex, err);
+	if (rc < 0)
+		return rc;
+	fd = openat(dirfd, hex, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return st_error_set(err, ST_ENOTFOUND, "blob %s:%s not found",
+					    st_digest_alg_name(d->alg), hex);
+		return st_error_sys(err, "open blob %s:%s", st_digest_alg_name(d->alg), hex);
+	}
+	*out_fd = fd;
+	return 0;
+}
+
+int st_store_read_blob(struct st_store *s, const struct st_digest *d, size_t max,
+		       struct st_buf *out, struct st_error *err)
+{
+	cleanup_buf struct st_buf data = ST_BUF_INIT;
+	cleanup_fd int fd = -1;
+	char name[ST_DIGEST_STR_MAX];
+	int rc;
+
+	rc = st_store_open_blob(s, d, &fd, err);
+	if (rc < 0)
+		return rc;
+	st_digest_str(d, name);
+	rc = st_read_all(fd, &data, max, err);
+	if (rc < 0)
+		return st_error_wrap(err, "blob %s", name);
+	if (!st_digest_check(d, data.data, data.len))
+		return st_error_set(err, ST_EDIGEST, "blob %s: content does not match its digest",
+				    name);
+	st_buf_swap(out, &data);
+	return 0;
+}
+
+int st_store_stat_blob(struct st_store *s, const struct st_digest *d, uint64_t *out_size,
+		       struct st_error *err)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1];
+	struct stat st;
+	int dirfd, rc;
+
+	rc = blob_name(s, d, &dirfd, hex, err);
+	if (rc < 0)
+		return rc;
+	if (fstatat(dirfd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return st_error_set(err, ST_ENOTFOUND, "blob %s:%s not found",
+					    st_digest_alg_name(d->alg), hex);
+		return st_error_sys(err, "stat blob %s:%s", st_digest_alg_name(d->alg), hex);
+	}
+	if (!S_ISREG(st.st_mode))
+		return st_error_set(err, ST_EINVALID, "blob %s:%s is not a regular file",
+				    st_digest_alg_name(d->alg), hex);
+	if (out_size)
+		*out_size = (uint64_t)st.st_size;
+	return 0;
+}
+
+bool st_store_has_blob(struct st_store *s, const struct st_digest *d)
+{
+	return st_store_stat_blob(s, d, NULL, NULL) == 0;
+}
+
+int st_store_delete_blob(struct st_store *s, const struct st_digest *d, struct st_error *err)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1];
+	int dirfd, rc;
+
+	rc = blob_name(s, d, &dirfd, hex, err);
+	if (rc < 0)
+		return rc;
+	if (unlinkat(dirfd, hex, 0) < 0) {
+		if (errno == ENOENT)
+			return st_error_set(err, ST_ENOTFOUND, "blob %s:%s not found",
+					    st_digest_alg_name(d->alg), hex);
+		return st_error_sys(err, "delete blob %s:%s", st_digest_alg_name(d->alg), hex);
+	}
+	return 0;
+}
+
+int st_store_blob_path(struct st_store *s, const struct st_digest *d, struct st_buf *out,
+		       struct st_error *err)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1];
+
+	st_digest_hex(d, hex);
+	return st_buf_addf(out, err, "%s/blobs/%s/%s", s->root, st_digest_alg_name(d->alg), hex);
+}

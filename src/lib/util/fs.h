@@ -1,0 +1,32 @@
+/* util/fs.h: file-system helpers on directory fds: mkdir -p, whole-file reads with a ceiling,
+ * atomic file replacement, short-write loops. */
+#ifndef ST_UTIL_FS_H
+#define ST_UTIL_FS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "strata/buf.h"
+#include "strata/common.h"
+
+/* mkdir -p of path (relative to dirfd, or absolute) with mode; existing dirs are fine. */
+int st_mkdir_p(int dirfd, const char *path, mode_t mode, struct st_error *err);
+/* Writes all of p[0..len), looping on short writes and EINTR. */
+int st_write_all(int fd, const void *p, size_t len, struct st_error *err);
+/* Reads fd to EOF into out (at most max bytes, 0 = unlimited: -ST_ELIMIT past it). */
+int st_read_all(int fd, struct st_buf *out, size_t max, struct st_error *err);
+/* Reads a whole file relative to dirfd. */
+int st_read_file_at(int dirfd, const char *path, struct st_buf *out, size_t max,
+		    struct st_error *err);
+/* Atomically replaces dirfd/path with data: write to a temporary in tmpdirfd (same file system),
+ * fsync, rename over, fsync dirfd. */
+int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
+			 mode_t mode, struct st_error *err);
+/* rm -rf of dirfd/name without following symlinks; a missing entry is success. */
+int st_rm_rf_at(int dirfd, const char *name, struct st_error *err);
+/* Opens a directory relative to dirfd (O_DIRECTORY|O_CLOEXEC|O_NOFOLLOW). */
+int st_open_dir_at(int dirfd, const char *path, struct st_error *err);
+/* A random lowercase hex string of 2*nbytes chars into out (NUL-terminated). */
+int st_random_hex(char *out, size_t nbytes, struct st_error *err);
+
+#endif

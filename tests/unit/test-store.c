@@ -1,0 +1,272 @@
+/* test-store.c: blobs (verified, atomic, deduplicated), index.json tags, gc and fsck. */
+#include "unit.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "strata/store.h"
+
+struct fixture {
+	char *dir;
+	struct st_store *s;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	f->dir = unit_mkdtemp();
+	assert_int_equal(st_store_open(f->dir, &f->s, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	st_store_free(f->s);
+	unit_rmtree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static int count_files(const char *dir, const char *sub)
+{
+	char cmd[600];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s/%s' | wc -l", dir, sub);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static void open_creates_an_oci_layout(void **state)
+{
+	struct fixture *f = *state;
+	char path[600];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/oci-layout", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/index.json", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	snprintf(path, sizeof(path), "%s/blobs/sha256", f->dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+}
+
+static void put_stores_once_under_the_sha256sum_name(void **state)
+{
+	struct fixture *f = *state;
+	struct st_digest d, d2;
+	char hex[ST_DIGEST_HEX_MAX + 1], cmd[700], out[100] = {0};
+	FILE *p;
+
+	assert_int_equal(st_store_put_blob(f->s, "hello\n", 6, NULL, &d, NULL), 0);
+	assert_int_equal(st_store_put_blob(f->s, "hello\n", 6, NULL, &d2, NULL), 0);
+	assert_true(st_digest_equal(&d, &d2));
+	assert_int_equal(count_files(f->dir, "blobs/sha256"), 1);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+	st_digest_hex(&d, hex);
+	snprintf(cmd, sizeof(cmd), "sha256sum '%s/blobs/sha256/%s' | cut -c1-64", f->dir, hex);
+	p = popen(cmd, "r");
+	assert_non_null(fgets(out, sizeof(out), p));
+	pclose(p);
+	out[64] = '\0';
+	assert_string_equal(out, hex);
+	/* printf 'hello\n' | sha256sum */
+	assert_string_equal(hex, "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+}
+
+static void wrong_expected_digest_stores_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct st_error err = ST_ERROR_INIT;
+	struct st_digest want;
+
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, "abc", 3, &want, NULL), 0);
+	assert_int_equal(st_store_put_blob(f->s, "abd", 3, &want, NULL, &err), -ST_EDIGEST);
+	assert_non_null(strstr(err.msg, "does not match"));
+	assert_false(st_store_has_blob(f->s, &want));
+	assert_int_equal(count_files(f->dir, "blobs/sha256"), 0);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+}
+
+static void abandoned_writer_leaves_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct st_blob_writer *w;
+
+	assert_int_equal(st_blob_writer_new(f->s, &w, NULL), 0);
+	assert_int_equal(st_blob_writer_write(w, "partial", 7, NULL), 0);
+	st_blob_writer_free(w);
+	assert_int_equal(count_files(f->dir, "blobs/sha256"), 0);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+}
+
+static void read_verifies_content(void **state)
+{
+	struct fixture *f = *state;
+	struct st_error err = ST_ERROR_INIT;
+	struct st_buf b = ST_BUF_INIT;
+	struct st_digest d;
+	char path[700], hex[ST_DIGEST_HEX_MAX + 1];
+
+	assert_int_equal(st_store_put_blob(f->s, "content", 7, NULL, &d, NULL), 0);
+	assert_int_equal(st_store_read_blob(f->s, &d, 0, &b, NULL), 0);
+	assert_string_equal(b.data, "content");
+	st_digest_hex(&d, hex);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", f->dir, hex);
+	chmod(path, 0644);
+	unit_write_file(path, "tampered", 8);
+	assert_int_equal(st_store_read_blob(f->s, &d, 0, &b, &err), -ST_EDIGEST);
+	assert_string_equal(b.data, "content"); /* untouched on failure */
+	assert_int_equal(st_store_read_blob(f->s, &d, 3, &b, &err), -ST_ELIMIT);
+	st_buf_release(&b);
+}
+
+static void make_desc(struct st_descriptor *d, const char *content)
+{
+	memset(d, 0, sizeof(*d));
+	d->media_type = (char *)ST_MT_OCI_MANIFEST;
+	d->size = strlen(content);
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, content, d->size, &d->digest, NULL), 0);
+}
+
+static void tags_move_and_leave_dangling_images(void **state)
+{
+	struct fixture *f = *state;
+	struct st_descriptor a, b, got, *list;
+	size_t n;
+
+	make_desc(&a, "{\"a\":1}");
+	make_desc(&b, "{\"b\":2}");
+	assert_int_equal(st_store_tag(f->s, "docker.io/library/x:1", &a, NULL), 0);
+	assert_int_equal(st_store_tag(f->s, "docker.io/library/x:2", &a, NULL), 0);
+	assert_int_equal(st_store_resolve(f->s, "docker.io/library/x:1", &got, NULL), 0);
+	assert_true(st_digest_equal(&got.digest, &a.digest));
+	st_descriptor_release(&got);
+	/* moving x:1 keeps a (still named x:2) */
+	assert_int_equal(st_store_tag(f->s, "docker.io/library/x:1", &b, NULL), 0);
+	assert_int_equal(st_store_list(f->s, &list, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	st_store_entries_free(list, n);
+	/* moving x:2 too leaves a untagged */
+	assert_int_equal(st_store_tag(f->s, "docker.io/library/x:2", &b, NULL), 0);
+	assert_int_equal(st_store_list(f->s, &list, &n, NULL), 0);
+	assert_int_equal(n, 3);
+	int untagged = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!st_descriptor_annotation(&list[i], ST_ANNOT_REF_NAME)) {
+			untagged++;
+			assert_true(st_digest_equal(&list[i].digest, &a.digest));
+		}
+	assert_int_equal(untagged, 1);
+	st_store_entries_free(list, n);
+	assert_int_equal(st_store_prune_untagged(f->s, NULL), 1);
+	assert_int_equal(st_store_untag(f->s, "docker.io/library/x:2", NULL), 0);
+	assert_int_equal(st_store_untag(f->s, "docker.io/library/x:2", NULL), -ST_ENOTFOUND);
+	assert_int_equal(st_store_resolve(f->s, "docker.io/library/x:2", &got, NULL),
+			 -ST_ENOTFOUND);
+}
+
+static int expand_children(struct st_store *s, struct st_gc *gc, const struct st_digest *d,
+			   const char *mt, void *ctx, struct st_error *err)
+{
+	struct st_buf b = ST_BUF_INIT;
+	int rc;
+
+	(void)ctx;
+	if (strcmp(mt, ST_MT_OCI_MANIFEST) != 0)
+		return 0;
+	rc = st_store_read_blob(s, d, 0, &b, err);
+	if (rc < 0)
+		return rc;
+	/* test format: the manifest's bytes are one child digest string */
+	struct st_digest child;
+	rc = st_digest_parse(b.data, b.len, &child, err);
+	if (rc == 0)
+		rc = st_gc_mark(gc, &child, "application/octet-stream", err);
+	st_buf_release(&b);
+	return rc;
+}
+
+static void report_count(const char *problem, void *ctx)
+{
+	(void)problem;
+	(*(int *)ctx)++;
+}
+
+static void gc_keeps_reachable_and_sweeps_the_rest(void **state)
+{
+	struct fixture *f = *state;
+	struct st_descriptor m = {0};
+	struct st_digest child, orphan;
+	struct st_gc_stats stats;
+	char childs[ST_DIGEST_STR_MAX];
+	int problems = 0;
+
+	assert_int_equal(st_store_add_gc_expander(f->s, expand_children, NULL, NULL), 0);
+	assert_int_equal(st_store_put_blob(f->s, "layer", 5, NULL, &child, NULL), 0);
+	assert_int_equal(st_store_put_blob(f->s, "orphan", 6, NULL, &orphan, NULL), 0);
+	st_digest_str(&child, childs);
+	m.media_type = (char *)ST_MT_OCI_MANIFEST;
+	m.size = strlen(childs);
+	assert_int_equal(st_store_put_blob(f->s, childs, m.size, NULL, &m.digest, NULL), 0);
+	assert_int_equal(st_store_tag(f->s, "docker.io/library/y:latest", &m, NULL), 0);
+	assert_int_equal(st_store_gc(f->s, &stats, NULL), 0);
+	assert_int_equal(stats.blobs_removed, 1);
+	assert_int_equal(stats.bytes_freed, 6);
+	assert_true(st_store_has_blob(f->s, &child));
+	assert_false(st_store_has_blob(f->s, &orphan));
+	assert_int_equal(st_store_fsck(f->s, report_count, &problems, NULL), 0);
+	/* a missing child is a problem fsck names */
+	assert_int_equal(st_store_delete_blob(f->s, &child, NULL), 0);
+	assert_int_equal(st_store_fsck(f->s, report_count, &problems, NULL), 1);
+	assert_int_equal(problems, 1);
+	assert_int_equal(st_store_untag(f->s, "docker.io/library/y:latest", NULL), 0);
+	assert_int_equal(st_store_gc(f->s, &stats, NULL), 0);
+	assert_int_equal(count_files(f->dir, "blobs/sha256"), 0);
+}
+
+static void fsck_names_an_edited_blob(void **state)
+{
+	struct fixture *f = *state;
+	struct st_digest d;
+	char path[700], hex[ST_DIGEST_HEX_MAX + 1];
+	int problems = 0;
+
+	assert_int_equal(st_store_put_blob(f->s, "x", 1, NULL, &d, NULL), 0);
+	assert_int_equal(st_store_fsck(f->s, report_count, &problems, NULL), 0);
+	st_digest_hex(&d, hex);
+	snprintf(path, sizeof(path), "%s/blobs/sha256/%s", f->dir, hex);
+	chmod(path, 0644);
+	unit_write_file(path, "y", 1);
+	assert_int_equal(st_store_fsck(f->s, report_count, &problems, NULL), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(open_creates_an_oci_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(put_stores_once_under_the_sha256sum_name, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(wrong_expected_digest_stores_nothing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(abandoned_writer_leaves_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_verifies_content, setup, teardown),
+		cmocka_unit_test_setup_teardown(tags_move_and_leave_dangling_images, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(gc_keeps_reachable_and_sweeps_the_rest, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(fsck_names_an_edited_blob, setup, teardown),
+	};
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}

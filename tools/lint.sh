@@ -1,0 +1,15 @@
+#!/bin/sh
+# tools/lint.sh: formatting, include layering and banned functions, cppcheck.
+set -u
+cd "$(dirname "$0")/.."
+rc=0
+files=$(git ls-files '*.c' '*.h' 2>/dev/null; git ls-files --others --exclude-standard '*.c' '*.h' 2>/dev/null)
+bad=$(for f in $files; do [ -f "$f" ] && ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1 && echo "$f"; done)
+if [ -n "$bad" ]; then echo "lint: not clang-formatted (run 'make format'):"; echo "$bad"; rc=1; fi
+tools/check-src.sh || rc=1
+if [ -f build/compile_commands.json ]; then
+	cppcheck --quiet --project=build/compile_commands.json --enable=warning,performance,portability \
+		--suppress=*:/usr/include/* --inline-suppr --error-exitcode=1 \
+		-i build 2>&1 | grep -v '^$' && rc=1
+fi
+exit $rc
