@@ -51,7 +51,7 @@ stage "fuzz smoke (${FUZZ_SECONDS}s per target)"
 if CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
 	&& ninja -C build-fuzz; then
 	for f in build-fuzz/tests/fuzz/fuzz-*; do
-		[ -x "$f" ] || continue
+		[ -f "$f" ] && [ -x "$f" ] || continue
 		t=$(basename "$f"); t=${t#fuzz-}
 		corpus=$(mktemp -d)
 		cp -r "tests/fuzz/corpus/$t/." "$corpus/" 2>/dev/null

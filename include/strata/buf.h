@@ -15,7 +15,10 @@ struct st_buf {
 };
 
 extern char st_buf_empty[];
-#define ST_BUF_INIT {st_buf_empty, 0, 0, 0}
+#define ST_BUF_INIT                   \
+	{                             \
+		st_buf_empty, 0, 0, 0 \
+	}
 
 struct st_str {
 	const char *p;
@@ -31,9 +34,9 @@ ST_API int st_buf_add(struct st_buf *b, const void *p, size_t len, struct st_err
 ST_API int st_buf_adds(struct st_buf *b, const char *s, struct st_error *err);
 ST_API int st_buf_addch(struct st_buf *b, char c, struct st_error *err);
 ST_API int st_buf_addf(struct st_buf *b, struct st_error *err, const char *fmt, ...)
-	ST_PRINTF(3, 4);
+        ST_PRINTF(3, 4);
 ST_API int st_buf_vaddf(struct st_buf *b, struct st_error *err, const char *fmt, va_list ap)
-	ST_PRINTF(3, 0);
+        ST_PRINTF(3, 0);
 /* Returns the malloc'd data (caller frees) and re-initialises the buffer. Never NULL unless
  * allocation of an empty string fails. */
 ST_API char *st_buf_detach(struct st_buf *b, size_t *len);

@@ -35,11 +35,17 @@ struct st_error {
 	char msg[512]; /* one line: context first, cause last */
 };
 
-#define ST_ERROR_INIT {ST_OK, 0, {0}}
+#define ST_ERROR_INIT     \
+	{                 \
+		ST_OK, 0, \
+		{         \
+			0 \
+		}         \
+	}
 
 /* Sets *err (which may be NULL) and returns -code. */
 ST_API int st_error_set(struct st_error *err, enum st_errc code, const char *fmt, ...)
-	ST_PRINTF(3, 4);
+        ST_PRINTF(3, 4);
 /* As st_error_set with ST_ESYS (ST_ENOTFOUND for ENOENT, ST_EEXIST for EEXIST, ST_ENOMEM for
  * ENOMEM); appends ": strerror(errno)". Reads errno before anything else. */
 ST_API int st_error_sys(struct st_error *err, const char *fmt, ...) ST_PRINTF(2, 3);

@@ -34,7 +34,7 @@ ST_API void st_digest_str(const struct st_digest *d, char *out);
 ST_API bool st_digest_equal(const struct st_digest *a, const struct st_digest *b);
 /* One-shot digest of a buffer. -ST_ENOMEM or -ST_ESYS if OpenSSL fails. */
 ST_API int st_digest_of(enum st_digest_alg alg, const void *p, size_t len, struct st_digest *out,
-			struct st_error *err);
+                        struct st_error *err);
 /* True when p[0..len) hashes to d. */
 ST_API bool st_digest_check(const struct st_digest *d, const void *p, size_t len);
 

@@ -49,12 +49,12 @@ struct st_descriptor {
 
 ST_API void st_descriptor_release(struct st_descriptor *d);
 ST_API int st_descriptor_copy(struct st_descriptor *dst, const struct st_descriptor *src,
-			      struct st_error *err);
+                              struct st_error *err);
 /* Borrowed value of an annotation, or NULL. */
 ST_API const char *st_descriptor_annotation(const struct st_descriptor *d, const char *key);
 /* Sets (value != NULL) or removes (value == NULL) an annotation. */
-ST_API int st_descriptor_set_annotation(struct st_descriptor *d, const char *key,
-					const char *value, struct st_error *err);
+ST_API int st_descriptor_set_annotation(struct st_descriptor *d, const char *key, const char *value,
+                                        struct st_error *err);
 
 /* ---- opening ---- */
 
@@ -72,61 +72,61 @@ struct st_blob_writer; /* a blob being written into tmp/ */
 
 /* Starts a blob. Holds the store's writer lease until freed (gc waits for it). */
 ST_API int st_blob_writer_new(struct st_store *store, struct st_blob_writer **out,
-			      struct st_error *err);
+                              struct st_error *err);
 ST_API int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len,
-				struct st_error *err);
+                                struct st_error *err);
 /* Bytes written so far. */
 ST_API uint64_t st_blob_writer_size(const struct st_blob_writer *w);
 /* Verifies (if expected != NULL: -ST_EDIGEST naming both digests), fsyncs and renames the blob
  * into place. An existing blob of that digest is success. *out_digest (may be NULL) gets the
  * digest. After commit the writer can only be freed. */
 ST_API int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expected,
-				 struct st_digest *out_digest, struct st_error *err);
+                                 struct st_digest *out_digest, struct st_error *err);
 /* Frees; an uncommitted blob's temporary file is removed. NULL is a no-op. */
 ST_API void st_blob_writer_free(struct st_blob_writer *w);
 
 /* Convenience: a whole buffer as one blob. */
 ST_API int st_store_put_blob(struct st_store *store, const void *p, size_t len,
-			     const struct st_digest *expected, struct st_digest *out_digest,
-			     struct st_error *err);
+                             const struct st_digest *expected, struct st_digest *out_digest,
+                             struct st_error *err);
 /* Reads a blob into *out (at most max bytes, 0 = no limit) and verifies its digest:
  * -ST_ENOTFOUND, -ST_EDIGEST, -ST_ELIMIT. *out is untouched on failure. */
 ST_API int st_store_read_blob(struct st_store *store, const struct st_digest *d, size_t max,
-			      struct st_buf *out, struct st_error *err);
+                              struct st_buf *out, struct st_error *err);
 /* Opens a blob for reading (O_RDONLY|O_CLOEXEC); the caller verifies if it needs to. */
 ST_API int st_store_open_blob(struct st_store *store, const struct st_digest *d, int *out_fd,
-			      struct st_error *err);
-ST_API int st_store_stat_blob(struct st_store *store, const struct st_digest *d,
-			      uint64_t *out_size, struct st_error *err);
+                              struct st_error *err);
+ST_API int st_store_stat_blob(struct st_store *store, const struct st_digest *d, uint64_t *out_size,
+                              struct st_error *err);
 ST_API bool st_store_has_blob(struct st_store *store, const struct st_digest *d);
 ST_API int st_store_delete_blob(struct st_store *store, const struct st_digest *d,
-				struct st_error *err);
+                                struct st_error *err);
 /* Appends the blob's path to out. */
-ST_API int st_store_blob_path(struct st_store *store, const struct st_digest *d,
-			      struct st_buf *out, struct st_error *err);
+ST_API int st_store_blob_path(struct st_store *store, const struct st_digest *d, struct st_buf *out,
+                              struct st_error *err);
 
 /* ---- images and tags: the root index.json ---- */
 
 /* The manifests of index.json, in file order. Free with st_store_entries_free(). The
  * ref name, if any, is an annotation of each descriptor. */
 ST_API int st_store_list(struct st_store *store, struct st_descriptor **out, size_t *out_n,
-			 struct st_error *err);
+                         struct st_error *err);
 ST_API void st_store_entries_free(struct st_descriptor *d, size_t n);
 /* Points `name` (a full normalised reference such as docker.io/library/busybox:latest) at
  * desc. An image that loses its last name stays in index.json untagged. name == NULL adds
  * desc untagged unless it is already present. Atomic under the index lock. */
 ST_API int st_store_tag(struct st_store *store, const char *name, const struct st_descriptor *desc,
-			struct st_error *err);
+                        struct st_error *err);
 /* Removes a name (-ST_ENOTFOUND if absent); the image stays untagged if it loses its last. */
 ST_API int st_store_untag(struct st_store *store, const char *name, struct st_error *err);
 /* Removes every untagged entry from index.json; returns how many. */
 ST_API int st_store_prune_untagged(struct st_store *store, struct st_error *err);
 /* Removes every entry (tagged or not) whose digest is d; returns how many. */
 ST_API int st_store_remove_image(struct st_store *store, const struct st_digest *d,
-				 struct st_error *err);
+                                 struct st_error *err);
 /* Looks a name up: -ST_ENOTFOUND. */
 ST_API int st_store_resolve(struct st_store *store, const char *name, struct st_descriptor *out,
-			    struct st_error *err);
+                            struct st_error *err);
 
 /* ---- leases and garbage collection ---- */
 
@@ -139,27 +139,27 @@ struct st_gc; /* a mark phase in progress */
 
 /* Marks a descriptor reachable; gc descends into it through the registered expanders. */
 ST_API int st_gc_mark(struct st_gc *gc, const struct st_digest *d, const char *media_type,
-		      struct st_error *err);
+                      struct st_error *err);
 ST_API bool st_gc_is_marked(const struct st_gc *gc, const struct st_digest *d);
 
 /* A root source: marks everything some module holds (tags, snapshots, build cache, uploads). */
 typedef int (*st_gc_root_fn)(struct st_store *store, struct st_gc *gc, void *ctx,
-			     struct st_error *err);
+                             struct st_error *err);
 /* An expander: given a marked blob of a media type it understands (a manifest, an index),
  * marks its children. Returns 0 when it does not know the media type. */
 typedef int (*st_gc_expand_fn)(struct st_store *store, struct st_gc *gc, const struct st_digest *d,
-			       const char *media_type, void *ctx, struct st_error *err);
+                               const char *media_type, void *ctx, struct st_error *err);
 /* Sweep hook: after blobs are swept, modules with their own directories (snapshots) sweep
  * what is no longer referenced. */
-typedef int (*st_gc_sweep_fn)(struct st_store *store, struct st_gc *gc, void *ctx,
-			      uint64_t *freed, struct st_error *err);
+typedef int (*st_gc_sweep_fn)(struct st_store *store, struct st_gc *gc, void *ctx, uint64_t *freed,
+                              struct st_error *err);
 
 ST_API int st_store_add_gc_root(struct st_store *store, st_gc_root_fn fn, void *ctx,
-				struct st_error *err);
+                                struct st_error *err);
 ST_API int st_store_add_gc_expander(struct st_store *store, st_gc_expand_fn fn, void *ctx,
-				    struct st_error *err);
+                                    struct st_error *err);
 ST_API int st_store_add_gc_sweeper(struct st_store *store, st_gc_sweep_fn fn, void *ctx,
-				   struct st_error *err);
+                                   struct st_error *err);
 
 struct st_gc_stats {
 	uint64_t blobs_removed;
@@ -174,6 +174,6 @@ typedef void (*st_fsck_report_fn)(const char *problem, void *ctx);
 /* Re-hashes every blob, checks every reference from index.json down (through the expanders'
  * knowledge of manifests), reports each problem; returns the number of problems (>= 0). */
 ST_API int st_store_fsck(struct st_store *store, st_fsck_report_fn report, void *ctx,
-			 struct st_error *err);
+                         struct st_error *err);
 
 #endif

@@ -7,8 +7,8 @@
 #include "strata/strata.h"
 
 static const char gc_usage[] = "usage: strata gc\n\n"
-			       "Removes every blob that no image, snapshot or cache entry "
-			       "references,\nand reports the bytes freed.\n";
+                               "Removes every blob that no image, snapshot or cache entry "
+                               "references,\nand reports the bytes freed.\n";
 
 int cmd_gc(int argc, char **argv)
 {
@@ -36,9 +36,9 @@ int cmd_gc(int argc, char **argv)
 }
 
 static const char fsck_usage[] = "usage: strata fsck\n\n"
-				 "Re-hashes every blob and checks every reference from the "
-				 "store's images down.\nPrints each problem; exits 1 if there is "
-				 "any.\n";
+                                 "Re-hashes every blob and checks every reference from the "
+                                 "store's images down.\nPrints each problem; exits 1 if there is "
+                                 "any.\n";
 
 static void report(const char *problem, void *ctx)
 {
@@ -66,7 +66,7 @@ int cmd_fsck(int argc, char **argv)
 		return cmd_fail(&err, "fsck");
 	if (rc > 0) {
 		fprintf(stderr, "strata: fsck: %d problem%s in '%s'\n", rc, rc == 1 ? "" : "s",
-			g_opt.root);
+		        g_opt.root);
 		return 1;
 	}
 	return 0;

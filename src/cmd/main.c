@@ -15,8 +15,8 @@
 struct cmd_global g_opt = {.prog = "strata"};
 
 static const struct cmd commands[] = {
-#include "cmd-table.h"
-	{"version", cmd_version, "show the version"},
+#include "cmd-table.inc"
+        {"version", cmd_version, "show the version"},
 };
 
 static void usage(FILE *f)
@@ -25,8 +25,8 @@ static void usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f, "\n'strata COMMAND --help' shows a command's options.\n"
-		   "The store is --root, else $STRATA_ROOT, else /var/lib/strata (root) or\n"
-		   "$XDG_DATA_HOME/strata.\n");
+	           "The store is --root, else $STRATA_ROOT, else /var/lib/strata (root) or\n"
+	           "$XDG_DATA_HOME/strata.\n");
 }
 
 int cmd_fail(const struct st_error *err, const char *what, ...)
@@ -110,11 +110,11 @@ static void log_to_stderr(enum st_log_level level, const char *msg, void *ctx)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"root", required_argument, NULL, 'r'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	        {"root", required_argument, NULL, 'r'},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},
+	        {NULL, 0, NULL, 0},
 	};
 	char *root_alloc = NULL;
 	int c, rc;

@@ -40,16 +40,7 @@ check_fails() {
 st() { "$STRATA" "$@"; }
 done_testing() { [ "$_failed" -eq 0 ]; }
 
-# A busybox root filesystem made from Debian's busybox-static: /bin/busybox and its applets.
+# A busybox root filesystem made from Debian's busybox-static (tools/mkrootfs-busybox.sh).
 make_busybox_rootfs() {
-	_r=$1
-	command -v busybox >/dev/null 2>&1 || [ -x /bin/busybox ] || return 1
-	mkdir -p "$_r/bin" "$_r/etc" "$_r/tmp" "$_r/root" "$_r/usr/bin" "$_r/sbin"
-	cp /bin/busybox "$_r/bin/busybox"
-	for a in $(/bin/busybox --list); do
-		[ "$a" = busybox ] || ln -sf busybox "$_r/bin/$a"
-	done
-	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\nalice:x:1000:1000:alice:/home/alice:/bin/sh\n' > "$_r/etc/passwd"
-	printf 'root:x:0:\nnogroup:x:65534:\nalice:x:1000:\nstaff:x:50:alice\n' > "$_r/etc/group"
-	chmod 1777 "$_r/tmp"
+	"$SRCDIR/tools/mkrootfs-busybox.sh" "$1"
 }

@@ -80,11 +80,11 @@ static void parse_u64_accepts_only_plain_decimal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(empty_buffer_is_a_valid_empty_string),
-		cmocka_unit_test(add_and_addf_append),
-		cmocka_unit_test(max_caps_growth),
-		cmocka_unit_test(detach_gives_ownership),
-		cmocka_unit_test(parse_u64_accepts_only_plain_decimal),
+	        cmocka_unit_test(empty_buffer_is_a_valid_empty_string),
+	        cmocka_unit_test(add_and_addf_append),
+	        cmocka_unit_test(max_caps_growth),
+	        cmocka_unit_test(detach_gives_ownership),
+	        cmocka_unit_test(parse_u64_accepts_only_plain_decimal),
 	};
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -6,7 +6,10 @@
 
 #define EMPTY "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define ABC "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-#define ABC512 "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+#define ABC512                                                                                     \
+	"sha512:"                                                                                  \
+	"ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23" \
+	"a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
 #define MEG_OF_ZEROS "sha256:d29751f2649b32ff572b5e0a9f541ea660a50f94ff0beedfb0b692b924cc8025"
 
 static void hashes_match_coreutils(void **state)
@@ -67,20 +70,21 @@ static void parse_rejects_bad_digests(void **state)
 		int rc;
 		const char *msg;
 	} cases[] = {
-		{"", -ST_EINVALID, "missing ':'"},
-		{"sha256", -ST_EINVALID, "missing ':'"},
-		{"sha256:", -ST_EINVALID, "invalid digest"},
-		{"sha256:abc", -ST_EINVALID, "needs 64 hex digits, not 3"},
-		{"SHA256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", -ST_EINVALID, "invalid digest"},
-		{"sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-		 -ST_EINVALID, "offset 7"},
-		{"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85g",
-		 -ST_EINVALID, "offset 70"},
-		{"md5:d41d8cd98f00b204e9800998ecf8427e", -ST_EUNSUPPORTED, "unsupported"},
-		{"sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564", -ST_EUNSUPPORTED,
-		 "unsupported"},
-		{"sha256::x", -ST_EINVALID, "invalid digest"},
-		{"-sha256:x", -ST_EINVALID, "invalid digest"},
+	        {"", -ST_EINVALID, "missing ':'"},
+	        {"sha256", -ST_EINVALID, "missing ':'"},
+	        {"sha256:", -ST_EINVALID, "invalid digest"},
+	        {"sha256:abc", -ST_EINVALID, "needs 64 hex digits, not 3"},
+	        {"SHA256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+	         -ST_EINVALID, "invalid digest"},
+	        {"sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+	         -ST_EINVALID, "offset 7"},
+	        {"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85g",
+	         -ST_EINVALID, "offset 70"},
+	        {"md5:d41d8cd98f00b204e9800998ecf8427e", -ST_EUNSUPPORTED, "unsupported"},
+	        {"sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564", -ST_EUNSUPPORTED,
+	         "unsupported"},
+	        {"sha256::x", -ST_EINVALID, "invalid digest"},
+	        {"-sha256:x", -ST_EINVALID, "invalid digest"},
 	};
 	struct st_digest d;
 
@@ -96,10 +100,10 @@ static void parse_rejects_bad_digests(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(hashes_match_coreutils),
-		cmocka_unit_test(streaming_equals_one_shot),
-		cmocka_unit_test(parse_round_trips),
-		cmocka_unit_test(parse_rejects_bad_digests),
+	        cmocka_unit_test(hashes_match_coreutils),
+	        cmocka_unit_test(streaming_equals_one_shot),
+	        cmocka_unit_test(parse_round_trips),
+	        cmocka_unit_test(parse_rejects_bad_digests),
 	};
 	return cmocka_run_group_tests_name("digest", tests, NULL, NULL);
 }

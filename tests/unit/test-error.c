@@ -64,11 +64,11 @@ static void null_err_is_allowed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(set_returns_negative_code_and_message),
-		cmocka_unit_test(sys_maps_enoent_and_appends_strerror),
-		cmocka_unit_test(wrap_prefixes_context_and_keeps_code),
-		cmocka_unit_test(wrap_truncates_without_overflow),
-		cmocka_unit_test(null_err_is_allowed),
+	        cmocka_unit_test(set_returns_negative_code_and_message),
+	        cmocka_unit_test(sys_maps_enoent_and_appends_strerror),
+	        cmocka_unit_test(wrap_prefixes_context_and_keeps_code),
+	        cmocka_unit_test(wrap_truncates_without_overflow),
+	        cmocka_unit_test(null_err_is_allowed),
 	};
 	return cmocka_run_group_tests_name("error", tests, NULL, NULL);
 }

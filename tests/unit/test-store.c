@@ -82,7 +82,8 @@ static void put_stores_once_under_the_sha256sum_name(void **state)
 	out[64] = '\0';
 	assert_string_equal(out, hex);
 	/* printf 'hello\n' | sha256sum */
-	assert_string_equal(hex, "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+	assert_string_equal(hex,
+	                    "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
 }
 
 static void wrong_expected_digest_stores_nothing(void **state)
@@ -174,11 +175,11 @@ static void tags_move_and_leave_dangling_images(void **state)
 	assert_int_equal(st_store_untag(f->s, "docker.io/library/x:2", NULL), 0);
 	assert_int_equal(st_store_untag(f->s, "docker.io/library/x:2", NULL), -ST_ENOTFOUND);
 	assert_int_equal(st_store_resolve(f->s, "docker.io/library/x:2", &got, NULL),
-			 -ST_ENOTFOUND);
+	                 -ST_ENOTFOUND);
 }
 
 static int expand_children(struct st_store *s, struct st_gc *gc, const struct st_digest *d,
-			   const char *mt, void *ctx, struct st_error *err)
+                           const char *mt, void *ctx, struct st_error *err)
 {
 	struct st_buf b = ST_BUF_INIT;
 	int rc;
@@ -255,18 +256,18 @@ static void fsck_names_an_edited_blob(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(open_creates_an_oci_layout, setup, teardown),
-		cmocka_unit_test_setup_teardown(put_stores_once_under_the_sha256sum_name, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(wrong_expected_digest_stores_nothing, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(abandoned_writer_leaves_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(read_verifies_content, setup, teardown),
-		cmocka_unit_test_setup_teardown(tags_move_and_leave_dangling_images, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(gc_keeps_reachable_and_sweeps_the_rest, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(fsck_names_an_edited_blob, setup, teardown),
+	        cmocka_unit_test_setup_teardown(open_creates_an_oci_layout, setup, teardown),
+	        cmocka_unit_test_setup_teardown(put_stores_once_under_the_sha256sum_name, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(wrong_expected_digest_stores_nothing, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(abandoned_writer_leaves_nothing, setup, teardown),
+	        cmocka_unit_test_setup_teardown(read_verifies_content, setup, teardown),
+	        cmocka_unit_test_setup_teardown(tags_move_and_leave_dangling_images, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(gc_keeps_reachable_and_sweeps_the_rest, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(fsck_names_an_edited_blob, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

@@ -73,34 +73,34 @@ int st_digest_parse(const char *s, size_t len, struct st_digest *out, struct st_
 
 	if (!colon)
 		return st_error_set(err, ST_EINVALID, "invalid digest \"%.*s%s\": missing ':'",
-				    shown, s, len > 80 ? "..." : "");
+		                    shown, s, len > 80 ? "..." : "");
 	alen = (size_t)(colon - s);
 	enc = colon + 1;
 	elen = len - alen - 1;
 	if (!valid_algorithm(s, alen) || !valid_encoded(enc, elen))
 		return st_error_set(err, ST_EINVALID, "invalid digest \"%.*s%s\"", shown, s,
-				    len > 80 ? "..." : "");
+		                    len > 80 ? "..." : "");
 	if (alen == 6 && memcmp(s, "sha256", 6) == 0)
 		d.alg = ST_DIGEST_SHA256;
 	else if (alen == 6 && memcmp(s, "sha512", 6) == 0)
 		d.alg = ST_DIGEST_SHA512;
 	else
 		return st_error_set(err, ST_EUNSUPPORTED,
-				    "unsupported digest algorithm \"%.*s\" (sha256 and sha512 are)",
-				    alen > 40 ? 40 : (int)alen, s);
+		                    "unsupported digest algorithm \"%.*s\" (sha256 and sha512 are)",
+		                    alen > 40 ? 40 : (int)alen, s);
 	want = 2 * st_digest_size(d.alg);
 	if (elen != want)
 		return st_error_set(err, ST_EINVALID,
-				    "invalid digest \"%.*s%s\": %s needs %zu hex digits, not %zu",
-				    shown, s, len > 80 ? "..." : "", st_digest_alg_name(d.alg), want,
-				    elen);
+		                    "invalid digest \"%.*s%s\": %s needs %zu hex digits, not %zu",
+		                    shown, s, len > 80 ? "..." : "", st_digest_alg_name(d.alg),
+		                    want, elen);
 	for (size_t i = 0; i < elen; i += 2) {
 		int hi = hexval(enc[i]), lo = hexval(enc[i + 1]);
 		if (hi < 0 || lo < 0)
 			return st_error_set(
-				err, ST_EINVALID,
-				"invalid digest \"%.*s%s\": offset %zu: not a lowercase hex digit",
-				shown, s, len > 80 ? "..." : "", alen + 1 + i + (hi < 0 ? 0 : 1));
+			        err, ST_EINVALID,
+			        "invalid digest \"%.*s%s\": offset %zu: not a lowercase hex digit",
+			        shown, s, len > 80 ? "..." : "", alen + 1 + i + (hi < 0 ? 0 : 1));
 		d.bytes[i / 2] = (unsigned char)(hi << 4 | lo);
 	}
 	*out = d;
@@ -150,7 +150,7 @@ int st_hasher_init(struct st_hasher *h, enum st_digest_alg alg, struct st_error 
 	if (EVP_DigestInit_ex(ctx, md_of(alg), NULL) != 1) {
 		EVP_MD_CTX_free(ctx);
 		return st_error_set(err, ST_ESYS, "OpenSSL: cannot initialise %s",
-				    st_digest_alg_name(alg));
+		                    st_digest_alg_name(alg));
 	}
 	h->ctx = ctx;
 	h->alg = alg;
@@ -182,7 +182,7 @@ void st_hasher_release(struct st_hasher *h)
 }
 
 int st_digest_of(enum st_digest_alg alg, const void *p, size_t len, struct st_digest *out,
-		 struct st_error *err)
+                 struct st_error *err)
 {
 	struct st_hasher h;
 	int rc = st_hasher_init(&h, alg, err);

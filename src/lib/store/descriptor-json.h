@@ -9,7 +9,7 @@
 /* Reads a descriptor object; `what` names it in errors ("manifest.layers[2]"). Validates the
  * digest, the size and the media type's grammar (RFC 6838). *out untouched on failure. */
 int st_descriptor_from_json(const json_t *j, const char *what, struct st_descriptor *out,
-			    struct st_error *err);
+                            struct st_error *err);
 /* Builds the JSON object of a descriptor (platform included when os/arch are set). */
 int st_descriptor_to_json(const struct st_descriptor *d, json_t **out, struct st_error *err);
 /* True when s is a valid media type per RFC 6838 (type "/" subtype, restricted names). */

@@ -34,7 +34,7 @@ static int dup_opt(char **dst, const char *src, struct st_error *err)
 }
 
 int st_descriptor_copy(struct st_descriptor *dst, const struct st_descriptor *src,
-		       struct st_error *err)
+                       struct st_error *err)
 {
 	struct st_descriptor d = {0};
 	int rc;
@@ -43,12 +43,13 @@ int st_descriptor_copy(struct st_descriptor *dst, const struct st_descriptor *sr
 	d.size = src->size;
 	if ((rc = dup_opt(&d.media_type, src->media_type, err)) < 0 ||
 	    (rc = dup_opt(&d.artifact_type, src->artifact_type, err)) < 0 ||
-	    (rc = dup_opt(&d.os, src->os, err)) < 0 || (rc = dup_opt(&d.arch, src->arch, err)) < 0 ||
+	    (rc = dup_opt(&d.os, src->os, err)) < 0 ||
+	    (rc = dup_opt(&d.arch, src->arch, err)) < 0 ||
 	    (rc = dup_opt(&d.variant, src->variant, err)) < 0)
 		goto fail;
 	for (size_t i = 0; i < src->n_annotations; i++) {
 		rc = st_descriptor_set_annotation(&d, src->annotations[i].key,
-						  src->annotations[i].value, err);
+		                                  src->annotations[i].value, err);
 		if (rc < 0)
 			goto fail;
 	}
@@ -68,7 +69,7 @@ const char *st_descriptor_annotation(const struct st_descriptor *d, const char *
 }
 
 int st_descriptor_set_annotation(struct st_descriptor *d, const char *key, const char *value,
-				 struct st_error *err)
+                                 struct st_error *err)
 {
 	struct st_annotation *a;
 	char *k, *v;
@@ -115,8 +116,8 @@ static bool restricted_name(const char *s, size_t len)
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9');
+		bool alnum =
+		        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (i == 0 && !alnum)
 			return false;
 		if (!alnum && !strchr("!#$&-^_.+", c))
@@ -141,14 +142,14 @@ bool st_media_type_valid(const char *s)
 }
 
 static int platform_from_json(const json_t *p, const char *what, struct st_descriptor *d,
-			      struct st_error *err)
+                              struct st_error *err)
 {
 	const char *os, *arch, *variant;
 	int rc;
 
 	if (!json_is_object(p))
 		return st_error_set(err, ST_EINVALID, "%s: field \"platform\" must be an object",
-				    what);
+		                    what);
 	if ((rc = st_json_get_str(p, "os", true, what, &os, err)) < 0 ||
 	    (rc = st_json_get_str(p, "architecture", true, what, &arch, err)) < 0 ||
 	    (rc = st_json_get_str(p, "variant", false, what, &variant, err)) < 0)
@@ -160,7 +161,7 @@ static int platform_from_json(const json_t *p, const char *what, struct st_descr
 }
 
 static int annotations_from_json(const json_t *a, const char *what, struct st_descriptor *d,
-				 struct st_error *err)
+                                 struct st_error *err)
 {
 	const char *key;
 	json_t *v;
@@ -168,12 +169,12 @@ static int annotations_from_json(const json_t *a, const char *what, struct st_de
 
 	if (!json_is_object(a))
 		return st_error_set(err, ST_EINVALID, "%s: field \"annotations\" must be an object",
-				    what);
+		                    what);
 	json_object_foreach((json_t *)a, key, v)
 	{
 		if (!json_is_string(v))
 			return st_error_set(err, ST_EINVALID,
-					    "%s: annotation \"%s\" must be a string", what, key);
+			                    "%s: annotation \"%s\" must be a string", what, key);
 		rc = st_descriptor_set_annotation(d, key, json_string_value(v), err);
 		if (rc < 0)
 			return rc;
@@ -182,7 +183,7 @@ static int annotations_from_json(const json_t *a, const char *what, struct st_de
 }
 
 int st_descriptor_from_json(const json_t *j, const char *what, struct st_descriptor *out,
-			    struct st_error *err)
+                            struct st_error *err)
 {
 	struct st_descriptor d = {0};
 	const char *mt, *dg, *at;
@@ -198,10 +199,10 @@ int st_descriptor_from_json(const json_t *j, const char *what, struct st_descrip
 	size = json_object_get(j, "size");
 	if (!size)
 		return st_error_set(err, ST_EINVALID, "%s: required field \"size\" is missing",
-				    what);
+		                    what);
 	if (!json_is_integer(size) || json_integer_value(size) < 0)
 		return st_error_set(err, ST_EINVALID,
-				    "%s: field \"size\" must be a non-negative integer", what);
+		                    "%s: field \"size\" must be a non-negative integer", what);
 	if (!st_media_type_valid(mt))
 		return st_error_set(err, ST_EINVALID, "%s: invalid media type \"%s\"", what, mt);
 	rc = st_digest_parse_str(dg, &d.digest, err);
@@ -237,7 +238,8 @@ int st_descriptor_to_json(const struct st_descriptor *d, json_t **out, struct st
 	    (rc = st_json_set_str(j, "digest", dg, err)) < 0 ||
 	    (rc = st_json_set_new(j, "size", json_integer((json_int_t)d->size), err)) < 0)
 		return rc;
-	if (d->artifact_type && (rc = st_json_set_str(j, "artifactType", d->artifact_type, err)) < 0)
+	if (d->artifact_type &&
+	    (rc = st_json_set_str(j, "artifactType", d->artifact_type, err)) < 0)
 		return rc;
 	if (d->os && d->arch) {
 		json_t *p = json_object();
@@ -253,8 +255,8 @@ int st_descriptor_to_json(const struct st_descriptor *d, json_t **out, struct st
 		if ((rc = st_json_set_new(j, "annotations", a, err)) < 0)
 			return rc;
 		for (size_t i = 0; i < d->n_annotations; i++)
-			if ((rc = st_json_set_str(a, d->annotations[i].key,
-						  d->annotations[i].value, err)) < 0)
+			if ((rc = st_json_set_str(a, d->annotations[i].key, d->annotations[i].value,
+			                          err)) < 0)
 				return rc;
 	}
 	*out = take_ptr(&j);

@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/cleanup.h"
 #include "util/banned.h"
+#include "util/cleanup.h"
 
 struct work {
 	struct st_digest d;
@@ -42,8 +42,7 @@ static size_t slot_of(const struct st_digest *d, size_t cap)
 	return (size_t)(h & (cap - 1));
 }
 
-static bool set_insert(struct st_gc *gc, const struct st_digest *d, struct st_error *err,
-		       int *rc)
+static bool set_insert(struct st_gc *gc, const struct st_digest *d, struct st_error *err, int *rc)
 {
 	size_t i;
 
@@ -86,7 +85,7 @@ bool st_gc_is_marked(const struct st_gc *gc, const struct st_digest *d)
 }
 
 int st_gc_mark(struct st_gc *gc, const struct st_digest *d, const char *media_type,
-	       struct st_error *err)
+               struct st_error *err)
 {
 	struct work *w;
 	int rc;
@@ -154,7 +153,7 @@ static int drain(struct st_store *s, struct st_gc *gc, struct st_error *err)
 		for (size_t i = 0; i < s->n_expanders && rc == 0; i++) {
 			struct st_error e2 = ST_ERROR_INIT;
 			rc = s->expanders[i].fn(s, gc, &w.d, w.media_type, s->expanders[i].ctx,
-						&e2);
+			                        &e2);
 			if (rc < 0 && e2.code == ST_ENOMEM) {
 				free(w.media_type);
 				*err = e2;
@@ -194,15 +193,15 @@ static int mark_all(struct st_store *s, struct st_gc *gc, struct st_error *err)
 	return rc;
 }
 
-#define ADD_HOOK(arr, n, type, fnv, ctxv)                                                   \
-	do {                                                                                \
-		type *na = realloc((arr), ((n) + 1) * sizeof(type));                        \
-		if (!na)                                                                    \
-			return st_error_set(err, ST_ENOMEM, "out of memory");               \
-		(arr) = na;                                                                 \
-		(arr)[(n)].fn = (fnv);                                                      \
-		(arr)[(n)].ctx = (ctxv);                                                    \
-		(n)++;                                                                      \
+#define ADD_HOOK(arr, n, type, fnv, ctxv)                                     \
+	do {                                                                  \
+		type *na = realloc((arr), ((n) + 1) * sizeof(type));          \
+		if (!na)                                                      \
+			return st_error_set(err, ST_ENOMEM, "out of memory"); \
+		(arr) = na;                                                   \
+		(arr)[(n)].fn = (fnv);                                        \
+		(arr)[(n)].ctx = (ctxv);                                      \
+		(n)++;                                                        \
 	} while (0)
 
 int st_store_add_gc_root(struct st_store *s, st_gc_root_fn fn, void *ctx, struct st_error *err)
@@ -212,7 +211,7 @@ int st_store_add_gc_root(struct st_store *s, st_gc_root_fn fn, void *ctx, struct
 }
 
 int st_store_add_gc_expander(struct st_store *s, st_gc_expand_fn fn, void *ctx,
-			     struct st_error *err)
+                             struct st_error *err)
 {
 	for (size_t i = 0; i < s->n_expanders; i++)
 		if (s->expanders[i].fn == fn && s->expanders[i].ctx == ctx)
@@ -221,8 +220,7 @@ int st_store_add_gc_expander(struct st_store *s, st_gc_expand_fn fn, void *ctx,
 	return 0;
 }
 
-int st_store_add_gc_sweeper(struct st_store *s, st_gc_sweep_fn fn, void *ctx,
-			    struct st_error *err)
+int st_store_add_gc_sweeper(struct st_store *s, st_gc_sweep_fn fn, void *ctx, struct st_error *err)
 {
 	ADD_HOOK(s->sweepers, s->n_sweepers, struct gc_sweeper, fn, ctx);
 	return 0;
@@ -239,7 +237,7 @@ static bool is_hex_name(const char *s, size_t want)
 }
 
 static int sweep_dir(struct st_store *s, struct st_gc *gc, enum st_digest_alg alg,
-		     struct st_gc_stats *stats, struct st_error *err)
+                     struct st_gc_stats *stats, struct st_error *err)
 {
 	int fd = st_store_blobs_dir(s, alg, err);
 	cleanup_dir DIR *d = NULL;
@@ -269,7 +267,7 @@ static int sweep_dir(struct st_store *s, struct st_gc *gc, enum st_digest_alg al
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) < 0)
 			return st_error_sys(err, "remove blob %s:%s", st_digest_alg_name(alg),
-					    e->d_name);
+			                    e->d_name);
 		stats->blobs_removed++;
 		stats->bytes_freed += (uint64_t)st.st_size;
 	}
@@ -350,7 +348,7 @@ int st_store_gc(struct st_store *s, struct st_gc_stats *stats, struct st_error *
 /* ---- fsck ---- */
 
 static int rehash_blob(int dirfd, const char *name, enum st_digest_alg alg, struct st_gc *gc,
-		       struct st_error *err)
+                       struct st_error *err)
 {
 	cleanup_fd int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	char want[ST_DIGEST_STR_MAX], got[ST_DIGEST_STR_MAX];
@@ -378,12 +376,12 @@ static int rehash_blob(int dirfd, const char *name, enum st_digest_alg alg, stru
 	st_digest_str(&d, got);
 	if (strcmp(got, want) != 0)
 		problem(gc, "blob %s: content does not match its digest (content is %s)", want,
-			got);
+		        got);
 	return 0;
 }
 
 static int fsck_blobs(struct st_store *s, enum st_digest_alg alg, struct st_gc *gc,
-		      struct st_error *err)
+                      struct st_error *err)
 {
 	int fd = st_store_blobs_dir(s, alg, err);
 	cleanup_dir DIR *d = NULL;
@@ -404,7 +402,7 @@ static int fsck_blobs(struct st_store *s, enum st_digest_alg alg, struct st_gc *
 			continue;
 		if (!is_hex_name(e->d_name, 2 * st_digest_size(alg))) {
 			problem(gc, "blobs/%s/%s: not a valid digest name", st_digest_alg_name(alg),
-				e->d_name);
+			        e->d_name);
 			continue;
 		}
 		rc = rehash_blob(dirfd(d), e->d_name, alg, gc, err);

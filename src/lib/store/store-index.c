@@ -10,9 +10,9 @@
 #include <sys/file.h>
 
 #include "store/descriptor-json.h"
+#include "util/banned.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
-#include "util/banned.h"
 
 struct entries {
 	struct st_descriptor *d;
@@ -50,7 +50,7 @@ static int read_index(struct st_store *s, struct entries *out, struct st_error *
 		return st_error_wrap(err, "store '%s'", s->root);
 	if (!json_is_object(j))
 		return st_error_set(err, ST_EINVALID, "store '%s': index.json is not an object",
-				    s->root);
+		                    s->root);
 	rc = st_json_get_arr(j, "manifests", false, "index.json", &manifests, err);
 	if (rc < 0)
 		return rc;
@@ -100,11 +100,11 @@ static int write_index(struct st_store *s, const struct entries *e, struct st_er
 	if (rc < 0)
 		return rc;
 	return st_write_file_atomic(s->root_fd, "index.json", s->tmp_fd, out.data, out.len, 0644,
-				    err);
+	                            err);
 }
 
 int st_store_list(struct st_store *s, struct st_descriptor **out, size_t *out_n,
-		  struct st_error *err)
+                  struct st_error *err)
 {
 	struct entries e;
 	int rc = read_index(s, &e, err);
@@ -169,7 +169,7 @@ static bool digest_present(const struct entries *e, const struct st_digest *d)
 }
 
 static int append(struct entries *e, const struct st_descriptor *desc, const char *name,
-		  struct st_error *err)
+                  struct st_error *err)
 {
 	struct st_descriptor *nd = realloc(e->d, (e->n + 1) * sizeof(*nd));
 	struct st_descriptor copy;
@@ -226,7 +226,7 @@ static int do_tag(struct entries *e, void *argp, struct st_error *err)
 		if (digest_elsewhere(e, i, &e->d[i].digest))
 			remove_at(e, i);
 		else if ((rc = st_descriptor_set_annotation(&e->d[i], ST_ANNOT_REF_NAME, NULL,
-							    err)) < 0)
+		                                            err)) < 0)
 			return rc;
 		break;
 	}
@@ -242,7 +242,7 @@ static int do_tag(struct entries *e, void *argp, struct st_error *err)
 }
 
 int st_store_tag(struct st_store *s, const char *name, const struct st_descriptor *desc,
-		 struct st_error *err)
+                 struct st_error *err)
 {
 	struct tag_arg a = {name, desc};
 	int rc = edit_index(s, do_tag, &a, err);
@@ -321,7 +321,7 @@ int st_store_remove_image(struct st_store *s, const struct st_digest *d, struct 
 }
 
 int st_store_resolve(struct st_store *s, const char *name, struct st_descriptor *out,
-		     struct st_error *err)
+                     struct st_error *err)
 {
 	struct entries e;
 	int rc = read_index(s, &e, err);

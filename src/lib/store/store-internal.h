@@ -22,7 +22,7 @@ struct gc_sweeper {
 struct st_store {
 	char *root;
 	int root_fd;
-	int blobs_fd; /* blobs/sha256 */
+	int blobs_fd;    /* blobs/sha256 */
 	int blobs512_fd; /* blobs/sha512, -1 until needed */
 	int tmp_fd;
 	int lease_fd; /* locks/gc: shared = lease, exclusive = gc */

@@ -14,24 +14,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/banned.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
-#include "util/banned.h"
 
 static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 static const char empty_index[] =
-	"{\"manifests\":[],\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
-	"\"schemaVersion\":2}";
+        "{\"manifests\":[],\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+        "\"schemaVersion\":2}";
 
 static int ensure_file(struct st_store *s, const char *name, const char *content,
-		       struct st_error *err)
+                       struct st_error *err)
 {
 	if (faccessat(s->root_fd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
 	if (errno != ENOENT)
 		return st_error_sys(err, "'%s/%s'", s->root, name);
 	return st_write_file_atomic(s->root_fd, name, s->tmp_fd, content, strlen(content), 0644,
-				    err);
+	                            err);
 }
 
 static int open_lock(struct st_store *s, const char *name, struct st_error *err)
@@ -89,8 +89,8 @@ void st_store_free(struct st_store *s)
 		return;
 	if (s->lease_depth > 0 && s->lease_fd >= 0)
 		(void)flock(s->lease_fd, LOCK_UN);
-	int fds[] = {s->root_fd,  s->blobs_fd, s->blobs512_fd,
-		     s->tmp_fd,   s->lease_fd, s->index_lock_fd};
+	int fds[] = {s->root_fd, s->blobs_fd, s->blobs512_fd,
+	             s->tmp_fd,  s->lease_fd, s->index_lock_fd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			(void)close(fds[i]);
@@ -175,8 +175,7 @@ static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
 	rc = st_random_hex(w->tmpname + 5, 16, err);
 	if (rc < 0)
 		return rc;
-	w->fd = openat(w->store->tmp_fd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		       0444);
+	w->fd = openat(w->store->tmp_fd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (w->fd < 0)
 		return st_error_sys(err, "create '%s/tmp/%s'", w->store->root, w->tmpname);
 	return 0;
@@ -207,8 +206,7 @@ int st_blob_writer_new(struct st_store *s, struct st_blob_writer **out, struct s
 	return 0;
 }
 
-int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len,
-			 struct st_error *err)
+int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len, struct st_error *err)
 {
 	int rc;
 
@@ -244,12 +242,12 @@ static int link_into_place(struct st_blob_writer *w, const char *hex, struct st_
 	if (linkat(AT_FDCWD, proc, w->store->blobs_fd, hex, AT_SYMLINK_FOLLOW) < 0 &&
 	    errno != EEXIST)
 		return st_error_sys(err, "link blob sha256:%s into '%s/blobs/sha256'", hex,
-				    w->store->root);
+		                    w->store->root);
 	return 0;
 }
 
 int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expected,
-			  struct st_digest *out_digest, struct st_error *err)
+                          struct st_digest *out_digest, struct st_error *err)
 {
 	struct st_digest got;
 	char hex[ST_DIGEST_HEX_MAX + 1];
@@ -264,8 +262,8 @@ int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expe
 		char want[ST_DIGEST_STR_MAX];
 		st_digest_str(expected, want);
 		return st_error_set(err, ST_EDIGEST,
-				    "blob %s: content does not match its digest (got sha256:%s)",
-				    want, hex);
+		                    "blob %s: content does not match its digest (got sha256:%s)",
+		                    want, hex);
 	}
 	if (st_store_has_blob(w->store, &got))
 		goto done;
@@ -296,8 +294,8 @@ void st_blob_writer_free(struct st_blob_writer *w)
 }
 
 int st_store_put_blob(struct st_store *s, const void *p, size_t len,
-		      const struct st_digest *expected, struct st_digest *out_digest,
-		      struct st_error *err)
+                      const struct st_digest *expected, struct st_digest *out_digest,
+                      struct st_error *err)
 {
 	struct st_blob_writer *w = NULL;
 	int rc;
@@ -307,7 +305,7 @@ int st_store_put_blob(struct st_store *s, const void *p, size_t len,
 			char want[ST_DIGEST_STR_MAX];
 			st_digest_str(expected, want);
 			return st_error_set(err, ST_EDIGEST,
-					    "blob %s: content does not match its digest", want);
+			                    "blob %s: content does not match its digest", want);
 		}
 		if (out_digest)
 			*out_digest = *expected;
@@ -325,7 +323,7 @@ int st_store_put_blob(struct st_store *s, const void *p, size_t len,
 /* ---- reading ---- */
 
 static int blob_name(struct st_store *s, const struct st_digest *d, int *dirfd, char *hex,
-		     struct st_error *err)
+                     struct st_error *err)
 {
 	int fd = st_store_blobs_dir(s, d->alg, err);
 
@@ -337,7 +335,7 @@ static int blob_name(struct st_store *s, const struct st_digest *d, int *dirfd, 
 }
 
 int st_store_open_blob(struct st_store *s, const struct st_digest *d, int *out_fd,
-		       struct st_error *err)
+                       struct st_error *err)
 {
 	char hex[ST_DIGEST_HEX_MAX + 1];
 	int dirfd, fd, rc;
@@ -349,7 +347,7 @@ int st_store_open_blob(struct st_store *s, const struct st_digest *d, int *out_f
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return st_error_set(err, ST_ENOTFOUND, "blob %s:%s not found",
-					    st_digest_alg_name(d->alg), hex);
+			                    st_digest_alg_name(d->alg), hex);
 		return st_error_sys(err, "open blob %s:%s", st_digest_alg_name(d->alg), hex);
 	}
 	*out_fd = fd;
@@ -357,7 +355,7 @@ int st_store_open_blob(struct st_store *s, const struct st_digest *d, int *out_f
 }
 
 int st_store_read_blob(struct st_store *s, const struct st_digest *d, size_t max,
-		       struct st_buf *out, struct st_error *err)
+                       struct st_buf *out, struct st_error *err)
 {
 	cleanup_buf struct st_buf data = ST_BUF_INIT;
 	cleanup_fd int fd = -1;
@@ -373,13 +371,13 @@ int st_store_read_blob(struct st_store *s, const struct st_digest *d, size_t max
 		return st_error_wrap(err, "blob %s", name);
 	if (!st_digest_check(d, data.data, data.len))
 		return st_error_set(err, ST_EDIGEST, "blob %s: content does not match its digest",
-				    name);
+		                    name);
 	st_buf_swap(out, &data);
 	return 0;
 }
 
 int st_store_stat_blob(struct st_store *s, const struct st_digest *d, uint64_t *out_size,
-		       struct st_error *err)
+                       struct st_error *err)
 {
 	char hex[ST_DIGEST_HEX_MAX + 1];
 	struct stat st;
@@ -391,12 +389,12 @@ int st_store_stat_blob(struct st_store *s, const struct st_digest *d, uint64_t *
 	if (fstatat(dirfd, hex, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return st_error_set(err, ST_ENOTFOUND, "blob %s:%s not found",
-					    st_digest_alg_name(d->alg), hex);
+			                    st_digest_alg_name(d->alg), hex);
 		return st_error_sys(err, "stat blob %s:%s", st_digest_alg_name(d->alg), hex);
 	}
 	if (!S_ISREG(st.st_mode))
 		return st_error_set(err, ST_EINVALID, "blob %s:%s is not a regular file",
-				    st_digest_alg_name(d->alg), hex);
+		                    st_digest_alg_name(d->alg), hex);
 	if (out_size)
 		*out_size = (uint64_t)st.st_size;
 	return 0;
@@ -418,14 +416,14 @@ int st_store_delete_blob(struct st_store *s, const struct st_digest *d, struct s
 	if (unlinkat(dirfd, hex, 0) < 0) {
 		if (errno == ENOENT)
 			return st_error_set(err, ST_ENOTFOUND, "blob %s:%s not found",
-					    st_digest_alg_name(d->alg), hex);
+			                    st_digest_alg_name(d->alg), hex);
 		return st_error_sys(err, "delete blob %s:%s", st_digest_alg_name(d->alg), hex);
 	}
 	return 0;
 }
 
 int st_store_blob_path(struct st_store *s, const struct st_digest *d, struct st_buf *out,
-		       struct st_error *err)
+                       struct st_error *err)
 {
 	char hex[ST_DIGEST_HEX_MAX + 1];
 

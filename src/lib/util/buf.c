@@ -42,7 +42,8 @@ int st_buf_grow(struct st_buf *b, size_t extra, struct st_error *err)
 		return st_error_set(err, ST_ENOMEM, "buffer size overflow");
 	need = b->len + extra + 1;
 	if (b->max && need - 1 > b->max)
-		return st_error_set(err, ST_ELIMIT, "data larger than the limit of %zu bytes", b->max);
+		return st_error_set(err, ST_ELIMIT, "data larger than the limit of %zu bytes",
+		                    b->max);
 	if (need <= b->cap)
 		return 0;
 	ncap = b->cap ? b->cap : 64;
@@ -51,7 +52,7 @@ int st_buf_grow(struct st_buf *b, size_t extra, struct st_error *err)
 	p = realloc(b->cap ? b->data : NULL, ncap);
 	if (!p)
 		return st_error_set(err, ST_ENOMEM, "out of memory growing a buffer to %zu bytes",
-				    ncap);
+		                    ncap);
 	if (!b->cap)
 		p[0] = '\0';
 	b->data = p;

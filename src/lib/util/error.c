@@ -66,7 +66,8 @@ static int vsys(struct st_error *err, int e, const char *fmt, va_list ap)
 		err->msg[n++] = ' ';
 		err->msg[n] = '\0';
 		(void)strerror_r(e, err->msg + n, sizeof(err->msg) - n);
-		/* glibc's GNU strerror_r may return a static string instead of filling the buffer */
+		/* glibc's GNU strerror_r may return a static string instead of filling the buffer
+		 */
 		if (err->msg[n] == '\0') {
 			const char *s = strerror(e);
 			size_t room = sizeof(err->msg) - n - 1;
@@ -134,18 +135,18 @@ int st_error_wrap(struct st_error *err, const char *fmt, ...)
 const char *st_errc_name(enum st_errc code)
 {
 	static const char *const names[] = {
-		[ST_OK] = "ok",
-		[ST_ENOTFOUND] = "not found",
-		[ST_EEXIST] = "exists",
-		[ST_EINVALID] = "invalid",
-		[ST_EDIGEST] = "digest mismatch",
-		[ST_EUNSUPPORTED] = "unsupported",
-		[ST_EAUTH] = "unauthorized",
-		[ST_ENET] = "network",
-		[ST_ESYS] = "system",
-		[ST_ENOMEM] = "out of memory",
-		[ST_ELIMIT] = "limit reached",
-		[ST_EBUSY] = "busy",
+	        [ST_OK] = "ok",
+	        [ST_ENOTFOUND] = "not found",
+	        [ST_EEXIST] = "exists",
+	        [ST_EINVALID] = "invalid",
+	        [ST_EDIGEST] = "digest mismatch",
+	        [ST_EUNSUPPORTED] = "unsupported",
+	        [ST_EAUTH] = "unauthorized",
+	        [ST_ENET] = "network",
+	        [ST_ESYS] = "system",
+	        [ST_ENOMEM] = "out of memory",
+	        [ST_ELIMIT] = "limit reached",
+	        [ST_EBUSY] = "busy",
 	};
 	if ((size_t)code >= sizeof(names) / sizeof(names[0]) || !names[code])
 		return "unknown";

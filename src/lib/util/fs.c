@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/cleanup.h"
 #include "util/banned.h"
+#include "util/cleanup.h"
 
 int st_mkdir_p(int dirfd, const char *path, mode_t mode, struct st_error *err)
 {
@@ -72,8 +72,8 @@ int st_read_all(int fd, struct st_buf *out, size_t max, struct st_error *err)
 				n = read(fd, &probe, 1);
 				if (n > 0) {
 					rc = st_error_set(err, ST_ELIMIT,
-							  "data larger than the limit of %zu bytes",
-							  max);
+					                  "data larger than the limit of %zu bytes",
+					                  max);
 					break;
 				}
 			}
@@ -101,7 +101,7 @@ int st_read_all(int fd, struct st_buf *out, size_t max, struct st_error *err)
 }
 
 int st_read_file_at(int dirfd, const char *path, struct st_buf *out, size_t max,
-		    struct st_error *err)
+                    struct st_error *err)
 {
 	cleanup_fd int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	int rc;
@@ -132,7 +132,7 @@ int st_random_hex(char *out, size_t nbytes, struct st_error *err)
 }
 
 int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
-			 mode_t mode, struct st_error *err)
+                         mode_t mode, struct st_error *err)
 {
 	char tmp[64] = "atomic-";
 	cleanup_fd int fd = -1;

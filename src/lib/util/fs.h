@@ -17,11 +17,11 @@ int st_write_all(int fd, const void *p, size_t len, struct st_error *err);
 int st_read_all(int fd, struct st_buf *out, size_t max, struct st_error *err);
 /* Reads a whole file relative to dirfd. */
 int st_read_file_at(int dirfd, const char *path, struct st_buf *out, size_t max,
-		    struct st_error *err);
+                    struct st_error *err);
 /* Atomically replaces dirfd/path with data: write to a temporary in tmpdirfd (same file system),
  * fsync, rename over, fsync dirfd. */
 int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
-			 mode_t mode, struct st_error *err);
+                         mode_t mode, struct st_error *err);
 /* rm -rf of dirfd/name without following symlinks; a missing entry is success. */
 int st_rm_rf_at(int dirfd, const char *name, struct st_error *err);
 /* Opens a directory relative to dirfd (O_DIRECTORY|O_CLOEXEC|O_NOFOLLOW). */

@@ -13,7 +13,7 @@ int st_json_parse(const char *p, size_t len, const char *what, json_t **out, str
 
 	if (!j)
 		return st_error_set(err, ST_EINVALID, "%s: invalid JSON at line %d column %d: %s",
-				    what, jerr.line, jerr.column, jerr.text);
+		                    what, jerr.line, jerr.column, jerr.text);
 	*out = j;
 	return 0;
 }
@@ -41,7 +41,7 @@ static int missing(const char *what, const char *key, struct st_error *err)
 }
 
 int st_json_get_str(const json_t *obj, const char *key, bool required, const char *what,
-		    const char **out, struct st_error *err)
+                    const char **out, struct st_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -55,7 +55,7 @@ int st_json_get_str(const json_t *obj, const char *key, bool required, const cha
 }
 
 int st_json_get_u64(const json_t *obj, const char *key, bool required, const char *what,
-		    uint64_t *out, struct st_error *err)
+                    uint64_t *out, struct st_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -69,7 +69,7 @@ int st_json_get_u64(const json_t *obj, const char *key, bool required, const cha
 }
 
 static int get_typed(const json_t *obj, const char *key, bool required, const char *what,
-		     json_type type, json_t **out, struct st_error *err)
+                     json_type type, json_t **out, struct st_error *err)
 {
 	json_t *v = json_object_get(obj, key);
 
@@ -83,13 +83,13 @@ static int get_typed(const json_t *obj, const char *key, bool required, const ch
 }
 
 int st_json_get_obj(const json_t *obj, const char *key, bool required, const char *what,
-		    json_t **out, struct st_error *err)
+                    json_t **out, struct st_error *err)
 {
 	return get_typed(obj, key, required, what, JSON_OBJECT, out, err);
 }
 
 int st_json_get_arr(const json_t *obj, const char *key, bool required, const char *what,
-		    json_t **out, struct st_error *err)
+                    json_t **out, struct st_error *err)
 {
 	return get_typed(obj, key, required, what, JSON_ARRAY, out, err);
 }

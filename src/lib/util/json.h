@@ -26,13 +26,13 @@ int st_json_dump(const json_t *j, struct st_buf *out, struct st_error *err);
 /* Typed getters. `what` names the object for errors ("config"). A missing optional field gives
  * *out = NULL / 0 and returns 0; a wrong type is -ST_EINVALID naming "what.key". */
 int st_json_get_str(const json_t *obj, const char *key, bool required, const char *what,
-		    const char **out, struct st_error *err);
+                    const char **out, struct st_error *err);
 int st_json_get_u64(const json_t *obj, const char *key, bool required, const char *what,
-		    uint64_t *out, struct st_error *err);
+                    uint64_t *out, struct st_error *err);
 int st_json_get_obj(const json_t *obj, const char *key, bool required, const char *what,
-		    json_t **out, struct st_error *err);
+                    json_t **out, struct st_error *err);
 int st_json_get_arr(const json_t *obj, const char *key, bool required, const char *what,
-		    json_t **out, struct st_error *err);
+                    json_t **out, struct st_error *err);
 /* Sets obj[key] to a new string; -ST_ENOMEM. */
 int st_json_set_str(json_t *obj, const char *key, const char *val, struct st_error *err);
 /* obj[key] = val, taking val's reference (val may be NULL after a failed allocation). */
