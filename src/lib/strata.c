@@ -2,7 +2,7 @@
  * learn from each module what it references. */
 #include "strata/strata.h"
 
-#include "util/banned.h"
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 int st_strata_register(struct st_store *store, struct st_error *err)
 {

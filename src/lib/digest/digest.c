@@ -5,7 +5,7 @@
 #include <openssl/evp.h>
 #include <string.h>
 
-#include "util/banned.h"
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 size_t st_digest_size(enum st_digest_alg alg)
 {

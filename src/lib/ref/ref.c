@@ -12,7 +12,7 @@
 
 #include "util/cleanup.h"
 
-#include "util/banned.h"
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 #define LEGACY_DOMAIN "index.docker.io"
 #define OFFICIAL_PREFIX "library/"
@@ -105,28 +105,29 @@ static int check_path(const char *s, size_t len, struct st_error *err)
 
 	if (len == 0)
 		return st_error_set(err, ST_EINVALID,
-				    BAD "repository name must have at least one component");
+		                    BAD "repository name must have at least one component");
 	if (has_upper(s, len))
 		return st_error_set(err, ST_EINVALID,
-				    BAD "repository name (%.*s) must be lowercase", (int)len, s);
+		                    BAD "repository name (%.*s) must be lowercase", (int)len, s);
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && s[i] != '/')
 			continue;
 		if (i == start)
 			return st_error_set(err, ST_EINVALID,
-					    BAD "repository name (%.*s) has an empty path component",
-					    (int)len, s);
+			                    BAD
+			                    "repository name (%.*s) has an empty path component",
+			                    (int)len, s);
 		if (!valid_component(s + start, i - start))
 			return st_error_set(err, ST_EINVALID,
-					    BAD "repository name component (%.*s) is invalid: "
-						"use [a-z0-9] joined by '.', '_', '__' or '-'",
-					    (int)(i - start), s + start);
+			                    BAD "repository name component (%.*s) is invalid: "
+			                        "use [a-z0-9] joined by '.', '_', '__' or '-'",
+			                    (int)(i - start), s + start);
 		start = i + 1;
 	}
 	if (len > ST_REF_MAX_PATH)
 		return st_error_set(err, ST_EINVALID,
-				    BAD "repository name must not be more than %d characters",
-				    ST_REF_MAX_PATH);
+		                    BAD "repository name must not be more than %d characters",
+		                    ST_REF_MAX_PATH);
 	return 0;
 }
 
@@ -214,8 +215,8 @@ static int split_domain(const char *s, char **domain, char **rem, struct st_erro
 
 	if (slash) {
 		size_t n = (size_t)(slash - s);
-		bool is_domain = (n == 9 && memcmp(s, "localhost", 9) == 0) ||
-				 memchr(s, '.', n) || memchr(s, ':', n) || has_upper(s, n);
+		bool is_domain = (n == 9 && memcmp(s, "localhost", 9) == 0) || memchr(s, '.', n) ||
+		                 memchr(s, ':', n) || has_upper(s, n);
 		if (n == strlen(LEGACY_DOMAIN) && memcmp(s, LEGACY_DOMAIN, n) == 0) {
 			r = slash + 1;
 		} else if (is_domain) {
@@ -226,8 +227,8 @@ static int split_domain(const char *s, char **domain, char **rem, struct st_erro
 	}
 	dom = st_strndup(d, dlen);
 	/* official images: docker.io/busybox is docker.io/library/busybox */
-	if (dlen == strlen(ST_REF_DEFAULT_DOMAIN) &&
-	    memcmp(d, ST_REF_DEFAULT_DOMAIN, dlen) == 0 && !strchr(r, '/')) {
+	if (dlen == strlen(ST_REF_DEFAULT_DOMAIN) && memcmp(d, ST_REF_DEFAULT_DOMAIN, dlen) == 0 &&
+	    !strchr(r, '/')) {
 		size_t n = strlen(r);
 		out = malloc(strlen(OFFICIAL_PREFIX) + n + 1);
 		if (out) {
@@ -264,9 +265,10 @@ static int parse_remainder(const char *rem, struct st_ref *r, struct st_error *e
 			return st_error_set(err, ST_ENOMEM, "out of memory parsing a reference");
 		if (!st_ref_valid_tag(r->tag))
 			return st_error_set(err, ST_EINVALID,
-					    BAD "tag (%s) is invalid: use up to 128 of [A-Za-z0-9_.-], "
-						"not starting with '.' or '-'",
-					    r->tag);
+			                    BAD
+			                    "tag (%s) is invalid: use up to 128 of [A-Za-z0-9_.-], "
+			                    "not starting with '.' or '-'",
+			                    r->tag);
 		p += 1 + tag_len;
 	}
 	if (*p == '@') {
@@ -286,18 +288,19 @@ int st_ref_parse(const char *s, struct st_ref *out, struct st_error *err)
 
 	if (!*s || *s == ':' || *s == '@')
 		return st_error_set(err, ST_EINVALID,
-				    BAD "repository name must have at least one component");
+		                    BAD "repository name must have at least one component");
 	if (is_hex64(s))
-		return st_error_set(err, ST_EINVALID,
-				    "invalid repository name (%s), cannot specify 64-byte hexadecimal "
-				    "strings",
-				    s);
+		return st_error_set(
+		        err, ST_EINVALID,
+		        "invalid repository name (%s), cannot specify 64-byte hexadecimal "
+		        "strings",
+		        s);
 	rc = split_domain(s, &r.domain, &rem, err);
 	if (rc < 0)
 		return rc;
 	if (!valid_domain(r.domain, strlen(r.domain))) {
 		rc = st_error_set(err, ST_EINVALID, BAD "domain (%s) is not a valid host[:port]",
-				  r.domain);
+		                  r.domain);
 		goto fail;
 	}
 	rc = parse_remainder(rem, &r, err);
@@ -363,13 +366,14 @@ bool st_ref_equal(const struct st_ref *a, const struct st_ref *b)
 }
 
 static int add_suffix(const struct st_ref *r, unsigned flags, struct st_buf *out,
-		      struct st_error *err)
+                      struct st_error *err)
 {
 	char dg[ST_DIGEST_STR_MAX];
 	int rc;
 
 	if (r->tag && !(flags & ST_REF_FORMAT_NO_TAG)) {
-		if ((rc = st_buf_addch(out, ':', err)) < 0 || (rc = st_buf_adds(out, r->tag, err)) < 0)
+		if ((rc = st_buf_addch(out, ':', err)) < 0 ||
+		    (rc = st_buf_adds(out, r->tag, err)) < 0)
 			return rc;
 	}
 	if (r->has_digest && !(flags & ST_REF_FORMAT_NO_DIGEST)) {
@@ -385,8 +389,7 @@ int st_ref_repo_name(const struct st_ref *r, struct st_buf *out, struct st_error
 	return st_buf_addf(out, err, "%s/%s", r->domain, r->path);
 }
 
-int st_ref_format(const struct st_ref *r, unsigned flags, struct st_buf *out,
-		  struct st_error *err)
+int st_ref_format(const struct st_ref *r, unsigned flags, struct st_buf *out, struct st_error *err)
 {
 	int rc = st_ref_repo_name(r, out, err);
 
@@ -394,7 +397,7 @@ int st_ref_format(const struct st_ref *r, unsigned flags, struct st_buf *out,
 }
 
 int st_ref_familiar(const struct st_ref *r, unsigned flags, struct st_buf *out,
-		    struct st_error *err)
+                    struct st_error *err)
 {
 	const char *path = r->path;
 	int rc;

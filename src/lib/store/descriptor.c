@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/banned.h"
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 void st_descriptor_release(struct st_descriptor *d)
 {

@@ -15,8 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/banned.h"
 #include "util/cleanup.h"
+
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 struct work {
 	struct st_digest d;

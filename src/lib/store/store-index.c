@@ -10,9 +10,10 @@
 #include <sys/file.h>
 
 #include "store/descriptor-json.h"
-#include "util/banned.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 struct entries {
 	struct st_descriptor *d;

@@ -14,9 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/banned.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
+
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 static const char oci_layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 static const char empty_index[] =

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util/banned.h"
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 static st_log_fn log_fn;
 static void *log_ctx;

@@ -10,8 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/banned.h"
 #include "util/cleanup.h"
+
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 int st_mkdir_p(int dirfd, const char *path, mode_t mode, struct st_error *err)
 {

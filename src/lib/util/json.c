@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-#include "util/banned.h"
+#include "util/banned.h" /* last: it poisons names the system headers use */
 
 int st_json_parse(const char *p, size_t len, const char *what, json_t **out, struct st_error *err)
 {
