@@ -49,6 +49,20 @@ static inline void st_buf_cleanup_fn(struct st_buf *b)
 }
 #define cleanup_buf __attribute__((cleanup(st_buf_cleanup_fn)))
 
+/* A list of strings: v is NULL when empty (or, for a JSON field, absent), else v[n] == NULL.
+ * Every string is owned. */
+struct st_strv {
+	char **v;
+	size_t n, cap;
+};
+#define ST_STRV_INIT       \
+	{                  \
+		NULL, 0, 0 \
+	}
+/* Appends a copy of s[0..len). */
+ST_API int st_strv_push(struct st_strv *sv, const char *s, size_t len, struct st_error *err);
+ST_API void st_strv_release(struct st_strv *sv); /* frees and empties */
+
 /* Parses a decimal uint64 from the whole of s (no sign, no spaces, no overflow). */
 ST_API int st_parse_u64(const char *s, uint64_t *out);
 /* malloc'd copies; NULL on allocation failure. */

@@ -45,11 +45,11 @@ enum st_ref_format_flags {
 /* Appends the full form "domain/path[:tag][@digest]" to out (the names of index.json use
  * ST_REF_FORMAT_NO_DIGEST). -ST_ENOMEM. */
 ST_API int st_ref_format(const struct st_ref *r, unsigned flags, struct st_buf *out,
-			 struct st_error *err);
+                         struct st_error *err);
 /* Appends Docker's familiar form: docker.io and a lone "library/" dropped
  * ("busybox:latest", "user/app:1", "localhost:5000/a/b:t"). */
 ST_API int st_ref_familiar(const struct st_ref *r, unsigned flags, struct st_buf *out,
-			   struct st_error *err);
+                           struct st_error *err);
 /* Appends "domain/path" ("docker.io/library/busybox"). */
 ST_API int st_ref_repo_name(const struct st_ref *r, struct st_buf *out, struct st_error *err);
 

@@ -3,9 +3,13 @@
 #ifndef ST_STRATA_H
 #define ST_STRATA_H
 
+#include "strata/archive.h"
 #include "strata/buf.h"
 #include "strata/common.h"
 #include "strata/digest.h"
+#include "strata/dockerfile.h"
+#include "strata/image.h"
+#include "strata/layer.h"
 #include "strata/ref.h"
 #include "strata/store.h"
 

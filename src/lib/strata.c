@@ -2,11 +2,11 @@
  * learn from each module what it references. */
 #include "strata/strata.h"
 
+#include "strata/image.h"
+
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
 int st_strata_register(struct st_store *store, struct st_error *err)
 {
-	(void)store;
-	(void)err;
-	return 0;
+	return st_image_register_gc(store, err);
 }

@@ -37,8 +37,13 @@ check_fails() {
 		not_ok "$_d (wrong error)"; diag "$_out"
 	fi
 }
-st() { "$STRATA" "$@"; }
-done_testing() { [ "$_failed" -eq 0 ]; }
+# `st` runs strata with the test's store, also inside `sh -c` (a script on PATH, not a function)
+mkdir -p "$T/bin"
+printf '#!/bin/sh\nexec "%s" "$@"\n' "$STRATA" > "$T/bin/st"
+chmod +x "$T/bin/st"
+PATH="$T/bin:$PATH"
+export PATH STRATA
+done_testing() { echo "1..$_n"; [ "$_failed" -eq 0 ]; }
 
 # A busybox root filesystem made from Debian's busybox-static (tools/mkrootfs-busybox.sh).
 make_busybox_rootfs() {

@@ -400,9 +400,14 @@ int st_ref_familiar(const struct st_ref *r, unsigned flags, struct st_buf *out,
                     struct st_error *err)
 {
 	const char *path = r->path;
+	size_t first = strcspn(path, "/");
+	/* Docker drops docker.io even when the first path component would then read as a
+	 * domain ("docker.io/a.b/c" would become "a.b/c", another image): keep it there */
+	bool looks_like_domain =
+	        memchr(path, '.', first) || (first == 9 && memcmp(path, "localhost", 9) == 0);
 	int rc;
 
-	if (strcmp(r->domain, ST_REF_DEFAULT_DOMAIN) != 0) {
+	if (strcmp(r->domain, ST_REF_DEFAULT_DOMAIN) != 0 || (path[first] && looks_like_domain)) {
 		rc = st_ref_repo_name(r, out, err);
 	} else {
 		/* "library/x" is shown as "x", but "library/x/y" stays as it is */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/fs.h"
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
@@ -292,9 +293,14 @@ static int sweep_tmp(struct st_store *s, struct st_gc_stats *stats, struct st_er
 		struct stat st;
 		if (e->d_name[0] == '.')
 			continue;
-		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    S_ISDIR(st.st_mode))
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
+		if (S_ISDIR(st.st_mode)) {
+			/* half-extracted trees of killed imports and loads */
+			if (st_rm_rf_at(dirfd(d), e->d_name, NULL) == 0)
+				stats->tmp_removed++;
+			continue;
+		}
 		if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
 			stats->tmp_removed++;
 			stats->bytes_freed += (uint64_t)st.st_size;

@@ -142,6 +142,39 @@ void st_buf_setlen(struct st_buf *b, size_t len)
 	b->data[b->len] = '\0';
 }
 
+int st_strv_push(struct st_strv *sv, const char *s, size_t len, struct st_error *err)
+{
+	char *copy;
+
+	if (sv->n + 2 > sv->cap) {
+		/* cap may be 0 for a list built by hand with exactly n + 1 slots */
+		size_t ncap = sv->cap ? sv->cap * 2 : 8;
+		char **nv;
+		if (ncap < sv->n + 2)
+			ncap = sv->n + 2;
+		nv = realloc(sv->v, ncap * sizeof(*nv));
+		if (!nv)
+			return st_error_set(err, ST_ENOMEM, "out of memory");
+		sv->v = nv;
+		sv->cap = ncap;
+	}
+	copy = st_strndup(s, len);
+	if (!copy)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	sv->v[sv->n++] = copy;
+	sv->v[sv->n] = NULL;
+	return 0;
+}
+
+void st_strv_release(struct st_strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = sv->cap = 0;
+}
+
 int st_parse_u64(const char *s, uint64_t *out)
 {
 	uint64_t v = 0;

@@ -1,0 +1,76 @@
+/* include/strata/archive.h: images in and out of the store as files: `import` of a root
+ * filesystem (tarball or directory) as a one-layer image, `save` of images to an oci-archive or
+ * docker-archive, `load` of either (or of an OCI image layout directory), and name lookup of
+ * images the way the docker CLI resolves them. */
+#ifndef ST_ARCHIVE_H
+#define ST_ARCHIVE_H
+
+#include "strata/common.h"
+#include "strata/layer.h"
+#include "strata/store.h"
+
+/* ---- finding an image ---- */
+
+/* Resolves what a user typed to an image of the store, as Docker does: a name
+ * ("busybox" = docker.io/library/busybox:latest), name@digest, a manifest digest, or an image
+ * ID (the config digest, "sha256:..." or a unique hex prefix of it). *out is the manifest's
+ * descriptor from index.json. -ST_ENOTFOUND, -ST_EINVALID (ambiguous prefix, bad reference). */
+ST_API int st_image_lookup(struct st_store *store, const char *spec, struct st_descriptor *out,
+                           struct st_error *err);
+/* The image ID (config digest) of the image `desc` names (an index resolved for the host). */
+ST_API int st_image_id(struct st_store *store, const struct st_descriptor *desc,
+                       struct st_digest *out, struct st_error *err);
+
+/* ---- import ---- */
+
+struct st_import_opts {
+	/* Dockerfile instructions applied to the config, as `docker import --change`: CMD,
+	 * ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME,
+	 * WORKDIR. */
+	const char *const *changes;
+	size_t n_changes;
+	const char *message; /* history comment */
+	struct st_layer_create_opts layer;
+};
+
+/* Makes a one-layer image from a root filesystem: `path` is a directory, or a tar file (plain,
+ * gzip or zstd), or NULL to read a tar from `fd`. A tar is extracted (safely, with limits) into
+ * a temporary directory of the store first, so a corrupt or malicious tarball changes nothing.
+ * The image is added untagged; *out describes its manifest. */
+ST_API int st_import(struct st_store *store, const char *path, int fd,
+                     const struct st_import_opts *opts, struct st_descriptor *out,
+                     struct st_error *err);
+
+/* Applies one `--change` instruction (Dockerfile syntax) to a config. -ST_EINVALID naming it. */
+struct st_image_config;
+ST_API int st_config_apply_change(struct st_image_config *config, const char *change,
+                                  struct st_error *err);
+
+/* ---- save and load ---- */
+
+enum st_archive_format {
+	ST_ARCHIVE_OCI = 0, /* oci-archive: a tar of an OCI image layout */
+	ST_ARCHIVE_DOCKER,  /* docker-archive: manifest.json + OCI layout, as `docker save` 25+ */
+};
+
+struct st_save_image {
+	struct st_descriptor desc; /* manifest (or index) descriptor, as in index.json */
+	const char *name;          /* full normalised reference, or NULL */
+};
+
+/* Writes the images to fd as one tar. Blobs shared by several images go in once. */
+ST_API int st_archive_save(struct st_store *store, const struct st_save_image *images, size_t n,
+                           enum st_archive_format format, int fd, struct st_error *err);
+
+/* Called for each image loaded: its descriptor and name (NULL when untagged). */
+typedef void (*st_load_fn)(const struct st_descriptor *desc, const char *name, void *ctx);
+
+/* Loads every image of a docker-archive, an oci-archive (path is a tar, or NULL to read fd) or
+ * an OCI image layout directory, with its names: Docker's RepoTags, an
+ * io.containerd.image.name annotation, or a full reference in ref.name. A bare tag in ref.name
+ * (as skopeo writes) makes the image untagged unless `repo` names the repository. Every blob is
+ * verified on the way in. */
+ST_API int st_archive_load(struct st_store *store, const char *path, int fd, const char *repo,
+                           st_load_fn cb, void *ctx, struct st_error *err);
+
+#endif
