@@ -46,6 +46,25 @@ struct st_image_config;
 ST_API int st_config_apply_change(struct st_image_config *config, const char *change,
                                   struct st_error *err);
 
+/* ---- filesystems of images ---- */
+
+struct st_image;
+/* Writes the image's flattened root filesystem (whiteouts applied, as `umoci unpack`'s
+ * rootfs) to `dest`, which must not exist: it is built in a temporary directory beside it and
+ * renamed when complete, so a failure leaves nothing. Ownership is kept when running as root. */
+ST_API int st_unpack(struct st_store *store, const struct st_image *img, const char *dest,
+                     struct st_error *err);
+
+enum st_change_kind { ST_CHANGE_ADD = 'A', ST_CHANGE_MODIFY = 'C', ST_CHANGE_DELETE = 'D' };
+typedef void (*st_change_fn)(enum st_change_kind kind, const char *path, void *ctx);
+
+/* Compares two root filesystems as `docker diff` does (type, mode, owner, size, mtime,
+ * symlink target, xattrs; not contents): paths only in `new_root` are A, only in `old_root` D,
+ * in both but different C. A deleted or added directory is reported, not its contents. Paths
+ * are absolute ("/etc/passwd") and come in sorted order. */
+ST_API int st_tree_diff(const char *old_root, const char *new_root, st_change_fn cb, void *ctx,
+                        struct st_error *err);
+
 /* ---- save and load ---- */
 
 enum st_archive_format {

@@ -11,6 +11,7 @@
 #include "strata/image.h"
 #include "strata/layer.h"
 #include "strata/ref.h"
+#include "strata/snapshot.h"
 #include "strata/store.h"
 
 /* Registers every module's garbage-collection hooks (manifest expanders, snapshot and cache

@@ -11,3 +11,4 @@ int cmd_image(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_save(int argc, char **argv);
 int cmd_load(int argc, char **argv);
+int cmd_unpack(int argc, char **argv);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "strata/strata.h"
 
@@ -139,22 +140,19 @@ int cmd_rmi(int argc, char **argv)
 }
 
 static const char image_usage[] =
-        "usage: strata image prune\n\n"
-        "prune: removes untagged images and frees the blobs nothing else uses.\n";
+        "usage: strata image prune\n"
+        "       strata image diff IMAGE_A IMAGE_B\n\n"
+        "prune: removes untagged images and frees the blobs nothing else uses.\n"
+        "diff:  lists the paths that differ between the images' root filesystems, as\n"
+        "       docker diff does: A added in B, C changed, D deleted.\n";
 
-int cmd_image(int argc, char **argv)
+static int image_prune(void)
 {
 	struct st_error err = ST_ERROR_INIT;
 	struct st_gc_stats stats = {0};
 	struct st_store *s = NULL;
 	int n;
 
-	if (cmd_wants_help(argc, argv, image_usage))
-		return 0;
-	if (argc < 2)
-		return cmd_usage_error("image", "needs a subcommand");
-	if (strcmp(argv[1], "prune") != 0)
-		return cmd_usage_error("image", "unknown subcommand '%s'", argv[1]);
 	if (cmd_open_store(&s))
 		return 1;
 	n = st_store_prune_untagged(s, &err);
@@ -166,6 +164,95 @@ int cmd_image(int argc, char **argv)
 	}
 	st_store_free(s);
 	return cmd_fail(&err, "image prune");
+}
+
+static void print_change(enum st_change_kind kind, const char *path, void *ctx)
+{
+	(void)ctx;
+	printf("%c %s\n", (char)kind, path);
+}
+
+/* Unpacks IMAGE into dir (a fresh path under the store's tmp/). */
+static int unpack_to(struct st_store *s, const char *spec, const char *dir, struct st_error *err)
+{
+	struct st_descriptor d;
+	struct st_image img;
+	int rc = st_image_lookup(s, spec, &d, err);
+
+	if (rc < 0)
+		return rc;
+	rc = st_image_load(s, &d, NULL, &img, err);
+	st_descriptor_release(&d);
+	if (rc < 0)
+		return rc;
+	rc = st_unpack(s, &img, dir, err);
+	st_image_release(&img);
+	return rc < 0 ? st_error_wrap(err, "'%s'", spec) : 0;
+}
+
+static int image_diff(const char *a, const char *b)
+{
+	struct st_error err = ST_ERROR_INIT;
+	struct st_store *s = NULL;
+	char *da = NULL, *db = NULL;
+	int rc;
+
+	if (cmd_open_store(&s))
+		return 1;
+	if (asprintf(&da, "%s/tmp/diff-a-%d", st_store_root(s), (int)getpid()) < 0 ||
+	    asprintf(&db, "%s/tmp/diff-b-%d", st_store_root(s), (int)getpid()) < 0) {
+		st_store_free(s);
+		return 1;
+	}
+	rc = st_store_lease(s, &err);
+	if (rc == 0)
+		rc = unpack_to(s, a, da, &err);
+	if (rc == 0)
+		rc = unpack_to(s, b, db, &err);
+	if (rc == 0)
+		rc = st_tree_diff(da, db, print_change, NULL, &err);
+	(void)st_layer_remove_tree(da, NULL);
+	(void)st_layer_remove_tree(db, NULL);
+	st_store_unlease(s);
+	st_store_free(s);
+	free(da);
+	free(db);
+	return rc < 0 ? cmd_fail(&err, "image diff") : 0;
+}
+
+int cmd_image(int argc, char **argv)
+{
+	if (cmd_wants_help(argc, argv, image_usage))
+		return 0;
+	if (argc < 2)
+		return cmd_usage_error("image", "needs a subcommand");
+	if (strcmp(argv[1], "prune") == 0 && argc == 2)
+		return image_prune();
+	if (strcmp(argv[1], "diff") == 0 && argc == 4)
+		return image_diff(argv[2], argv[3]);
+	return cmd_usage_error("image", "unknown subcommand or wrong arguments");
+}
+
+static const char unpack_usage[] =
+        "usage: strata unpack IMAGE DIR\n\n"
+        "Writes the image's flattened root filesystem to DIR (which must not exist), as\n"
+        "umoci unpack's rootfs.\n";
+
+int cmd_unpack(int argc, char **argv)
+{
+	struct st_error err = ST_ERROR_INIT;
+	struct st_store *s = NULL;
+	int rc;
+
+	if (cmd_wants_help(argc, argv, unpack_usage))
+		return 0;
+	if (argc != 3)
+		return cmd_usage_error("unpack", "needs IMAGE and DIR");
+	if (cmd_open_store(&s))
+		return 1;
+	rc = unpack_to(s, argv[1], argv[2], &err);
+	st_store_free(s);
+	return rc < 0 ? cmd_fail(&err, "unpack") : 0;
 }
 
 static const char import_usage[] =

@@ -3,10 +3,15 @@
 #include "strata/strata.h"
 
 #include "strata/image.h"
+#include "strata/snapshot.h"
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
 int st_strata_register(struct st_store *store, struct st_error *err)
 {
-	return st_image_register_gc(store, err);
+	int rc = st_image_register_gc(store, err);
+
+	if (rc == 0)
+		rc = st_snapshot_register_gc(store, err);
+	return rc;
 }

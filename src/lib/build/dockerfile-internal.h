@@ -68,6 +68,10 @@ struct df_ctx {
 /* splitCommand + dispatch: builds one instruction from a logical line (ONBUILD recurses). */
 int df_instr_from_line(struct df_ctx *cx, const char *line, size_t len, struct st_df_instr *out,
                        struct st_error *err);
+/* dockerfile-json.c: s starts with '['. Decodes the first JSON value into out (arena copies). */
+enum df_json_result { JSON_OK = 0, JSON_SYNTAX = 1, JSON_NOT_STRINGS = 2 };
+int df_json_string_array(struct df_ctx *cx, struct st_str s, struct df_vec *out,
+                         struct st_error *err);
 /* The heredocs an instruction line opens (RUN/COPY/ADD shell form), in order. */
 int df_heredocs_from_line(struct df_ctx *cx, const char *line, size_t len,
                           struct st_df_heredoc **out, size_t *n, struct st_error *err);

@@ -1,0 +1,36 @@
+/* include/strata/snapshot.h: layers extracted once, in overlay form, under
+ * snapshots/<chainID>/, shared by every image and container that stacks them. A snapshot is kept
+ * while an image of index.json has its chain or a holder (a container, a build) holds it; gc
+ * removes the rest. */
+#ifndef ST_SNAPSHOT_H
+#define ST_SNAPSHOT_H
+
+#include "strata/common.h"
+#include "strata/image.h"
+#include "strata/store.h"
+
+/* The snapshots of one image, bottom layer first. */
+struct st_snapshot_chain {
+	size_t n;
+	char **dirs; /* absolute paths of snapshots/<chainID> (overlay lower dirs) */
+	struct st_digest *chain_ids;
+};
+
+/* Makes sure every layer of img is extracted (each at most once, whatever the number of
+ * processes doing the same at once) and fills *out. A layer whose blob is missing or does not
+ * match its digest is -ST_ENOTFOUND / -ST_EDIGEST naming it, and no snapshot of it stays. */
+ST_API int st_snapshot_prepare(struct st_store *store, const struct st_image *img,
+                               struct st_snapshot_chain *out, struct st_error *err);
+ST_API void st_snapshot_chain_release(struct st_snapshot_chain *c);
+
+/* Holds the snapshots of a chain for `holder` (a container ID, a build ID: [a-z0-9-], at most
+ * 64), so that gc keeps them even when no image names them. Holding again replaces. */
+ST_API int st_snapshot_hold(struct st_store *store, const char *holder,
+                            const struct st_snapshot_chain *chain, struct st_error *err);
+/* Drops a holder's hold (a missing hold is success). */
+ST_API int st_snapshot_unhold(struct st_store *store, const char *holder, struct st_error *err);
+
+/* Registers gc's snapshot sweeper: snapshots of no image of index.json and no holder go. */
+ST_API int st_snapshot_register_gc(struct st_store *store, struct st_error *err);
+
+#endif
