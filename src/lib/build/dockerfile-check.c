@@ -67,7 +67,7 @@ static const char *upper(enum st_df_cmd cmd, char buf[16])
 	const char *n = st_df_cmd_name(cmd);
 	size_t i;
 
-	for (i = 0; n[i] && i < 15; i++)
+	for (i = 0; i < 15 && n[i]; i++)
 		buf[i] = (char)(n[i] - 'a' + 'A');
 	buf[i] = '\0';
 	return buf;
