@@ -19,14 +19,14 @@ enum st_tls_verify {
 
 /* What happens to one blob or manifest during a pull or push. */
 enum st_reg_state {
-	ST_REG_WAITING = 0,  /* queued */
-	ST_REG_EXISTS,       /* already there (in the store, or in the registry): nothing moved */
-	ST_REG_MOUNTED,      /* cross-repository mount: the registry copied it, no bytes sent */
-	ST_REG_DOWNLOADING,  /* bytes arriving (done/total) */
-	ST_REG_UPLOADING,    /* bytes leaving (done/total) */
-	ST_REG_RETRYING,     /* a transfer failed and waits for its next attempt */
-	ST_REG_VERIFIED,     /* downloaded and committed to the store under its digest */
-	ST_REG_DONE,         /* uploaded */
+	ST_REG_WAITING = 0, /* queued */
+	ST_REG_EXISTS,      /* already there (in the store, or in the registry): nothing moved */
+	ST_REG_MOUNTED,     /* cross-repository mount: the registry copied it, no bytes sent */
+	ST_REG_DOWNLOADING, /* bytes arriving (done/total) */
+	ST_REG_UPLOADING,   /* bytes leaving (done/total) */
+	ST_REG_RETRYING,    /* a transfer failed and waits for its next attempt */
+	ST_REG_VERIFIED,    /* downloaded and committed to the store under its digest */
+	ST_REG_DONE,        /* uploaded */
 };
 
 enum st_reg_kind { ST_REG_BLOB_LAYER = 0, ST_REG_BLOB_CONFIG, ST_REG_BLOB_MANIFEST };

@@ -51,17 +51,17 @@ enum st_network_mode { ST_NET_NONE = 0, ST_NET_HOST };
 
 /* What `strata run` / `create` take. Strings and lists are borrowed. */
 struct st_run_opts {
-	const char *image;          /* as typed: name, ID, digest */
-	const char *name;           /* NULL: none */
-	const char *entrypoint;     /* --entrypoint (with has_entrypoint); "" clears it */
+	const char *image;      /* as typed: name, ID, digest */
+	const char *name;       /* NULL: none */
+	const char *entrypoint; /* --entrypoint (with has_entrypoint); "" clears it */
 	bool has_entrypoint;
-	const char *const *args;    /* COMMAND [ARG...] after the image */
+	const char *const *args; /* COMMAND [ARG...] after the image */
 	size_t n_args;
-	const char *const *env;     /* --env-file lines then -e, in order: "K=V" or "K" (from host) */
+	const char *const *env; /* --env-file lines then -e, in order: "K=V" or "K" (from host) */
 	size_t n_env;
-	const char *workdir;        /* -w */
-	const char *user;           /* -u user[:group] */
-	const char *hostname;       /* NULL: the short ID */
+	const char *workdir;  /* -w */
+	const char *user;     /* -u user[:group] */
+	const char *hostname; /* NULL: the short ID */
 	enum st_network_mode network;
 	bool privileged, read_only, init, tty, interactive, no_new_privs, auto_remove;
 	const char *const *cap_add; /* "NET_ADMIN", "CAP_NET_ADMIN", "ALL" */
@@ -70,11 +70,11 @@ struct st_run_opts {
 	size_t n_cap_drop;
 	const struct st_mount_spec *mounts;
 	size_t n_mounts;
-	int64_t memory;       /* bytes, 0: no limit */
-	int64_t pids_limit;   /* 0: no limit */
-	int64_t cpus_milli;   /* thousandths of a CPU, 0: no limit */
-	const char *seccomp;  /* profile path; NULL: the default; "unconfined": none */
-	const char *runtime;  /* NULL: built in; "crun", "runc": hand the bundle to that runtime */
+	int64_t memory;      /* bytes, 0: no limit */
+	int64_t pids_limit;  /* 0: no limit */
+	int64_t cpus_milli;  /* thousandths of a CPU, 0: no limit */
+	const char *seccomp; /* profile path; NULL: the default; "unconfined": none */
+	const char *runtime; /* NULL: built in; "crun", "runc": hand the bundle to that runtime */
 };
 
 /* ---- pure helpers (Docker's rules; unit tested) ---- */
@@ -124,9 +124,9 @@ enum st_ctr_status { ST_CTR_CREATED = 0, ST_CTR_RUNNING, ST_CTR_EXITED };
 struct st_container_info {
 	char id[65];
 	char *name;
-	char *image;    /* as the user named it */
-	char *image_id; /* "sha256:..." */
-	char *command;  /* the merged arguments joined by spaces */
+	char *image;                        /* as the user named it */
+	char *image_id;                     /* "sha256:..." */
+	char *command;                      /* the merged arguments joined by spaces */
 	int64_t created, started, finished; /* unix seconds; 0 when never */
 	enum st_ctr_status status;
 	pid_t pid;       /* host pid of the container's PID 1 while running */
@@ -162,7 +162,7 @@ ST_API void st_container_list_free(struct st_container_info *v, size_t n);
 /* Where the container's standard streams go. */
 struct st_run_io {
 	int in_fd, out_fd, err_fd; /* -1: /dev/null */
-	bool tty;                   /* a pty: in_fd/out_fd are the user's terminal */
+	bool tty;                  /* a pty: in_fd/out_fd are the user's terminal */
 };
 
 /* Runs the container in the foreground: the calling process is the monitor. Signals it gets
@@ -225,8 +225,8 @@ ST_API int st_container_export(struct st_container *c, int fd, struct st_error *
  * Container paths resolve inside its root only. */
 ST_API int st_container_copy_out(struct st_container *c, const char *ctr_path,
                                  const char *host_path, struct st_error *err);
-ST_API int st_container_copy_in(struct st_container *c, const char *host_path,
-                                const char *ctr_path, struct st_error *err);
+ST_API int st_container_copy_in(struct st_container *c, const char *host_path, const char *ctr_path,
+                                struct st_error *err);
 
 /* ---- OCI runtime bundles ---- */
 

@@ -125,14 +125,16 @@ static int refresh_form(struct st_reg_client *c, const char *refresh, char **sco
 {
 	const char *service = st_reg_challenge_param(&c->bearer[0], "service");
 
-	if (st_buf_adds(form, "grant_type=refresh_token&client_id=strata&refresh_token=", err) < 0 ||
+	if (st_buf_adds(form, "grant_type=refresh_token&client_id=strata&refresh_token=", err) <
+	            0 ||
 	    st_reg_urlencode(refresh, form, err) < 0)
 		return -ST_ENOMEM;
-	if (service && (st_buf_adds(form, "&service=", err) < 0 ||
-	                st_reg_urlencode(service, form, err) < 0))
+	if (service &&
+	    (st_buf_adds(form, "&service=", err) < 0 || st_reg_urlencode(service, form, err) < 0))
 		return -ST_ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (st_buf_adds(form, "&scope=", err) < 0 || st_reg_urlencode(scopes[i], form, err) < 0)
+		if (st_buf_adds(form, "&scope=", err) < 0 ||
+		    st_reg_urlencode(scopes[i], form, err) < 0)
 			return -ST_ENOMEM;
 	return 0;
 }
@@ -156,7 +158,8 @@ static int token_request(struct st_reg_client *c, CURL *h, char **scopes, size_t
 	st_reg_curl_common(c, h);
 	if (refresh && realm) {
 		/* POST to the realm itself with the refresh token */
-		if (st_buf_adds(url, realm, err) < 0 || refresh_form(c, refresh, scopes, n, form, err))
+		if (st_buf_adds(url, realm, err) < 0 ||
+		    refresh_form(c, refresh, scopes, n, form, err))
 			return -ST_ENOMEM;
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, form->data);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)form->len);
@@ -203,18 +206,18 @@ static int fetch_token(struct st_reg_client *c, const char *scope, const char **
 		cc = curl_easy_perform(h);
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 		if (cc != CURLE_OK)
-			rc = st_error_set(err, ST_ENET, "registry %s: token server %s: %s", c->domain,
-			                  url.data, curl_easy_strerror(cc));
+			rc = st_error_set(err, ST_ENET, "registry %s: token server %s: %s",
+			                  c->domain, url.data, curl_easy_strerror(cc));
 	}
 	curl_easy_cleanup(h);
 	if (rc < 0)
 		return rc;
 	if (status == 401 || status == 403)
-		return st_error_set(err, ST_EAUTH,
-		                    "registry %s: the token server refused %s (HTTP %ld)%s%s",
-		                    c->domain, c->have_cred ? "the credentials of user" : "anonymous access",
-		                    status, c->have_cred ? " " : "",
-		                    c->have_cred && c->cred.username ? c->cred.username : "");
+		return st_error_set(
+		        err, ST_EAUTH, "registry %s: the token server refused %s (HTTP %ld)%s%s",
+		        c->domain, c->have_cred ? "the credentials of user" : "anonymous access",
+		        status, c->have_cred ? " " : "",
+		        c->have_cred && c->cred.username ? c->cred.username : "");
 	if (status != 200)
 		return st_error_set(err, ST_ENET, "registry %s: token server answered HTTP %ld",
 		                    c->domain, status);

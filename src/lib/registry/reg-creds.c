@@ -81,10 +81,11 @@ static int parse_auth_entry(json_t *e, const char *key, struct st_reg_cred *out,
 			return st_error_wrap(err, "auths.%s.auth", key);
 		colon = memchr(dec.data, ':', dec.len);
 		if (!colon)
-			return st_error_set(err, ST_EINVALID, "auths.%s.auth: no ':' in user:password",
-			                    key);
+			return st_error_set(err, ST_EINVALID,
+			                    "auths.%s.auth: no ':' in user:password", key);
 		if (dup_into(&out->username, dec.data, (size_t)(colon - dec.data), err) < 0 ||
-		    dup_into(&out->secret, colon + 1, dec.len - (size_t)(colon - dec.data) - 1, err) < 0)
+		    dup_into(&out->secret, colon + 1, dec.len - (size_t)(colon - dec.data) - 1,
+		             err) < 0)
 			return -ST_ENOMEM;
 	} else if (user && pass) {
 		if (dup_into(&out->username, user, strlen(user), err) < 0 ||
@@ -104,11 +105,10 @@ static const char *helper_for(json_t *root, const char *domain)
 	json_t *v;
 
 	if (json_is_object(helpers))
-		json_object_foreach (helpers, key, v)
-			if (json_is_string(v) && same_host(key, domain) && *json_string_value(v))
-				return json_string_value(v);
-	return json_is_string(store) && *json_string_value(store) ? json_string_value(store)
-	                                                            : NULL;
+		json_object_foreach(helpers, key,
+		                    v) if (json_is_string(v) && same_host(key, domain) &&
+		                           *json_string_value(v)) return json_string_value(v);
+	return json_is_string(store) && *json_string_value(store) ? json_string_value(store) : NULL;
 }
 
 int st_reg_creds_parse(const char *text, size_t len, const char *domain, struct st_reg_cred *out,
@@ -136,7 +136,8 @@ int st_reg_creds_parse(const char *text, size_t len, const char *domain, struct 
 	auths = json_object_get(root, "auths");
 	if (!json_is_object(auths))
 		return -ST_ENOTFOUND;
-	json_object_foreach (auths, key, v) {
+	json_object_foreach(auths, key, v)
+	{
 		if (!same_host(key, domain))
 			continue;
 		rc = parse_auth_entry(v, key, &c, err);
@@ -151,8 +152,7 @@ int st_reg_creds_parse(const char *text, size_t len, const char *domain, struct 
 	return -ST_ENOTFOUND;
 }
 
-int st_reg_auth_path(const struct st_registry_opts *opts, struct st_buf *out,
-                     struct st_error *err)
+int st_reg_auth_path(const struct st_registry_opts *opts, struct st_buf *out, struct st_error *err)
 {
 	const char *dir = getenv("DOCKER_CONFIG"), *home = getenv("HOME");
 
@@ -283,7 +283,8 @@ static int edit_auths(json_t *root, const char *domain, const char *user, const 
 			return -ST_ENOMEM;
 		auths = json_object_get(root, "auths");
 	}
-	json_object_foreach_safe (auths, tmp, key, e) {
+	json_object_foreach_safe(auths, tmp, key, e)
+	{
 		if (same_host(key, domain)) {
 			json_object_del(auths, key);
 			found = true;
@@ -348,9 +349,9 @@ int st_reg_creds_store(const struct st_registry_opts *opts, const char *domain,
 		return st_error_set(err, ST_EINVALID, "%s: not an object", path.data);
 	helper = helper_for(root, domain);
 	if (helper && username) {
-		cleanup_json json_t *msg = json_pack("{s:s,s:s,s:s}", "ServerURL",
-		                                     st_reg_auth_key(domain), "Username", username,
-		                                     "Secret", password);
+		cleanup_json json_t *msg =
+		        json_pack("{s:s,s:s,s:s}", "ServerURL", st_reg_auth_key(domain), "Username",
+		                  username, "Secret", password);
 		if (!msg || st_json_dump(msg, &io, err) < 0)
 			return st_error_set(err, ST_ENOMEM, "out of memory");
 		rc = run_helper(helper, "store", io.data, &text, err);

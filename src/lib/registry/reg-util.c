@@ -72,7 +72,8 @@ static int conf_line(struct st_reg_conf *c, char *line, size_t lineno, struct st
 	size_t n = 0;
 	int rc = 0;
 
-	for (char *w = strtok_r(line, " \t\r", &save); w && n < 64; w = strtok_r(NULL, " \t\r", &save))
+	for (char *w = strtok_r(line, " \t\r", &save); w && n < 64;
+	     w = strtok_r(NULL, " \t\r", &save))
 		words[n++] = w;
 	if (n == 0)
 		return 0;
@@ -194,8 +195,8 @@ int st_reg_url(const char *base, const char *repo, const char *kind, const char 
 	return st_buf_addf(out, err, "%s/v2/%s/%s", base, repo, kind);
 }
 
-int st_reg_upload_url(const char *base, const char *location, const char *query,
-                      struct st_buf *out, struct st_error *err)
+int st_reg_upload_url(const char *base, const char *location, const char *query, struct st_buf *out,
+                      struct st_error *err)
 {
 	int rc;
 
@@ -222,8 +223,8 @@ int st_reg_urlencode(const char *s, struct st_buf *out, struct st_error *err)
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 		int rc;
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		    strchr("-._~", ch))
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~", ch))
 			rc = st_buf_addch(out, (char)ch, err);
 		else
 			rc = st_buf_addf(out, err, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
@@ -354,8 +355,8 @@ int st_reg_base64_decode(const char *s, size_t len, struct st_buf *out, struct s
 			}
 			v[k] = b64val(s[i + k]);
 			if (v[k] < 0 || pad)
-				return st_error_set(err, ST_EINVALID, "base64: bad character at %zu",
-				                    i + (size_t)k);
+				return st_error_set(err, ST_EINVALID,
+				                    "base64: bad character at %zu", i + (size_t)k);
 		}
 		o[0] = (unsigned char)(v[0] << 2 | v[1] >> 4);
 		o[1] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
@@ -387,7 +388,8 @@ void st_reg_sources_add(struct st_store *store, const struct st_digest *d, const
 		return;
 	st_digest_hex(d, hex);
 	if (st_read_file_at(dfd, hex, &cur, 1u << 20, NULL) == 0)
-		for (const char *l = cur.data; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		for (const char *l = cur.data; l && *l;
+		     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
 			if (strncmp(l, repo_name, n) == 0 && l[n] == '\n')
 				return;
 	/* O_APPEND writes of one short line are atomic enough for a hint */

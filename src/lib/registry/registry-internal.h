@@ -17,9 +17,9 @@ struct st_reg_conf {
 	unsigned retries;        /* attempts after the first */
 	unsigned backoff_ms;     /* first delay; doubles per attempt */
 	unsigned max_backoff_ms;
-	unsigned timeout_s;      /* connect timeout, and a transfer stalled this long fails */
-	unsigned parallel;       /* blob transfers at once */
-	uint64_t chunk_size;     /* uploads larger than this go in PATCH chunks of this size */
+	unsigned timeout_s;  /* connect timeout, and a transfer stalled this long fails */
+	unsigned parallel;   /* blob transfers at once */
+	uint64_t chunk_size; /* uploads larger than this go in PATCH chunks of this size */
 };
 
 void st_reg_conf_init(struct st_reg_conf *c);
@@ -40,7 +40,7 @@ struct st_reg_param {
 	char *value;
 };
 struct st_reg_challenge {
-	char *scheme; /* lowercased: "bearer", "basic" */
+	char *scheme;  /* lowercased: "bearer", "basic" */
 	char *token68; /* for schemes that carry one instead of parameters, else NULL */
 	size_t n_params;
 	struct st_reg_param *params;
@@ -71,8 +71,8 @@ int st_reg_url(const char *base, const char *repo, const char *kind, const char 
                struct st_buf *out, struct st_error *err);
 /* Resolves an upload Location (absolute, or relative to base) and appends query parameters
  * ("digest=sha256:..."), with '?' or '&' as needed. */
-int st_reg_upload_url(const char *base, const char *location, const char *query,
-                      struct st_buf *out, struct st_error *err);
+int st_reg_upload_url(const char *base, const char *location, const char *query, struct st_buf *out,
+                      struct st_error *err);
 /* Appends "repository:<repo>:<actions>". */
 int st_reg_scope(const char *repo, const char *actions, struct st_buf *out, struct st_error *err);
 /* The token endpoint URL of a Bearer challenge: realm?service=...&scope=...&scope=... (each
@@ -103,7 +103,7 @@ struct st_reg_cred {
 	char *username;
 	char *secret;         /* password, or NULL */
 	char *identity_token; /* an OAuth2 refresh token (Docker's "identitytoken"), or NULL */
-	char *helper;         /* the credential helper that applies ("pass", "secretservice"), or NULL */
+	char *helper; /* the credential helper that applies ("pass", "secretservice"), or NULL */
 };
 void st_reg_cred_release(struct st_reg_cred *c);
 
@@ -113,8 +113,7 @@ void st_reg_cred_release(struct st_reg_cred *c);
 int st_reg_creds_parse(const char *json, size_t len, const char *domain, struct st_reg_cred *out,
                        struct st_error *err);
 /* The config.json path (opts->auth_file, $DOCKER_CONFIG/config.json, ~/.docker/config.json). */
-int st_reg_auth_path(const struct st_registry_opts *opts, struct st_buf *out,
-                     struct st_error *err);
+int st_reg_auth_path(const struct st_registry_opts *opts, struct st_buf *out, struct st_error *err);
 /* Looks credentials up (running docker-credential-<helper> get when a helper applies).
  * -ST_ENOTFOUND when there are none. */
 int st_reg_creds_lookup(const struct st_registry_opts *opts, const char *domain,
@@ -138,10 +137,10 @@ int st_reg_client_check(struct st_reg_client *c, struct st_error *err);
 
 struct st_reg_resp {
 	long status;
-	struct st_buf body;   /* capped at the request's max_body */
-	char *location;       /* Location */
-	char *content_type;   /* Content-Type (parameters dropped) */
-	char *docker_digest;  /* Docker-Content-Digest */
+	struct st_buf body;  /* capped at the request's max_body */
+	char *location;      /* Location */
+	char *content_type;  /* Content-Type (parameters dropped) */
+	char *docker_digest; /* Docker-Content-Digest */
 	uint64_t content_length;
 };
 void st_reg_resp_release(struct st_reg_resp *r);
@@ -164,7 +163,10 @@ struct st_reg_req {
 	enum st_reg_kind kind;
 	const struct st_digest *digest; /* progress of an upload */
 };
-#define ST_REG_REQ_INIT {.body_fd = -1}
+#define ST_REG_REQ_INIT       \
+	{                     \
+		.body_fd = -1 \
+	}
 
 /* One request with auth (Bearer tokens per scope, Basic), retries (st_reg_retry_delay) and
  * scheme fallback. A response of any status is success: callers judge the status, and

@@ -40,7 +40,8 @@ static void skip_ows(struct lexer *l)
 /* Skips white space and list commas (RFC 7230 #rule allows empty elements). */
 static void skip_list_sep(struct lexer *l)
 {
-	while (l->pos < l->len && (l->s[l->pos] == ' ' || l->s[l->pos] == '\t' || l->s[l->pos] == ','))
+	while (l->pos < l->len &&
+	       (l->s[l->pos] == ' ' || l->s[l->pos] == '\t' || l->s[l->pos] == ','))
 		l->pos++;
 }
 
@@ -313,7 +314,8 @@ int st_reg_www_auth_format(const struct st_reg_challenge *c, size_t n, struct st
 		if (c[i].token68 && st_buf_addf(out, err, " %s", c[i].token68) < 0)
 			return -ST_ENOMEM;
 		for (size_t j = 0; j < c[i].n_params; j++) {
-			if (st_buf_addf(out, err, "%s%s=", j ? "," : " ", c[i].params[j].name) < 0 ||
+			if (st_buf_addf(out, err, "%s%s=", j ? "," : " ", c[i].params[j].name) <
+			            0 ||
 			    add_quoted(out, c[i].params[j].value, err) < 0)
 				return -ST_ENOMEM;
 		}

@@ -90,7 +90,8 @@ static int user_env(const struct st_run_opts *o, struct st_strv *out, struct st_
 		const char *host;
 
 		if (e[0] == '\0' || e[0] == '=')
-			return st_error_set(err, ST_EINVALID, "invalid environment variable '%s'", e);
+			return st_error_set(err, ST_EINVALID, "invalid environment variable '%s'",
+			                    e);
 		if (strchr(e, '=')) {
 			rc = st_strv_push(out, e, strlen(e), err);
 			continue;
@@ -303,9 +304,9 @@ int st_run_resolve_user(const char *spec, const char *passwd, const char *group,
 		(void)each_line(passwd, user_line, &q);
 	if (!q.found && uarg[0]) {
 		if (!numeric)
-			return st_error_set(err, ST_ENOTFOUND,
-			                    "unable to find user %s: no matching entries in passwd file",
-			                    uarg);
+			return st_error_set(
+			        err, ST_ENOTFOUND,
+			        "unable to find user %s: no matching entries in passwd file", uarg);
 		u.uid = num;
 	}
 	if (garg[0] || q.found) {

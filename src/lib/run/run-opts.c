@@ -58,14 +58,15 @@ int st_mount_parse_volume(const char *s, struct st_mount_spec *out, struct st_er
 		m.create_source = true;
 		rc = set_str(&m.source, s, (size_t)(c1 - s), err);
 		if (rc == 0)
-			rc = set_str(&m.target, c1 + 1,
-			             c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1), err);
+			rc = set_str(&m.target, c1 + 1, c2 ? (size_t)(c2 - c1 - 1) : strlen(c1 + 1),
+			             err);
 		if (rc == 0 && c2) {
 			if (strcmp(c2 + 1, "ro") == 0)
 				m.readonly = true;
 			else if (strcmp(c2 + 1, "rw") != 0)
 				rc = st_error_set(err, ST_EINVALID,
-				                  "-v '%s': unknown option '%s' (ro or rw)", s, c2 + 1);
+				                  "-v '%s': unknown option '%s' (ro or rw)", s,
+				                  c2 + 1);
 		}
 		if (rc == 0 && !m.source[0])
 			rc = st_error_set(err, ST_EINVALID, "-v '%s': empty source", s);
@@ -206,7 +207,8 @@ int st_run_parse_size(const char *s, int64_t *out, struct st_error *err)
 	}
 	if (st_parse_u64(num, &v) < 0 || v == 0 || v > (uint64_t)INT64_MAX / mul)
 		return st_error_set(err, ST_EINVALID,
-		                    "invalid size '%s' (a number with an optional b, k, m or g)", s);
+		                    "invalid size '%s' (a number with an optional b, k, m or g)",
+		                    s);
 	*out = (int64_t)(v * mul);
 	return 0;
 }
@@ -235,14 +237,14 @@ static const struct {
 	const char *name;
 	int sig;
 } signals[] = {
-        {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},
-        {"TRAP", SIGTRAP}, {"ABRT", SIGABRT},     {"BUS", SIGBUS},   {"FPE", SIGFPE},
-        {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV}, {"USR2", SIGUSR2},
-        {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM}, {"CHLD", SIGCHLD},
-        {"CONT", SIGCONT}, {"STOP", SIGSTOP},     {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},
-        {"TTOU", SIGTTOU}, {"URG", SIGURG},       {"XCPU", SIGXCPU}, {"XFSZ", SIGXFSZ},
+        {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"ILL", SIGILL},
+        {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"BUS", SIGBUS},     {"FPE", SIGFPE},
+        {"KILL", SIGKILL},     {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},   {"USR2", SIGUSR2},
+        {"PIPE", SIGPIPE},     {"ALRM", SIGALRM}, {"TERM", SIGTERM},   {"CHLD", SIGCHLD},
+        {"CONT", SIGCONT},     {"STOP", SIGSTOP}, {"TSTP", SIGTSTP},   {"TTIN", SIGTTIN},
+        {"TTOU", SIGTTOU},     {"URG", SIGURG},   {"XCPU", SIGXCPU},   {"XFSZ", SIGXFSZ},
         {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
-        {"PWR", SIGPWR},   {"SYS", SIGSYS},
+        {"PWR", SIGPWR},       {"SYS", SIGSYS},
 };
 
 int st_run_parse_signal(const char *s, int *out, struct st_error *err)
