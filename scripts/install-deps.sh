@@ -9,7 +9,7 @@ libarchive-dev libjansson-dev libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl
 libmicrohttpd-dev libcmocka-dev libseccomp-dev libcap-dev libisal-dev"
 TEST="skopeo umoci oci-image-tool busybox-static podman crun runc docker-registry apache2-utils
 buildah fuse-overlayfs golang-github-containers-common jq pigz zstd hyperfine debootstrap
-python3 curl tar gzip iproute2 util-linux attr"
+python3 curl tar gzip iproute2 util-linux attr openssl"
 
 missing=""
 for p in $BUILD $TEST; do

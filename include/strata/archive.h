@@ -41,11 +41,6 @@ ST_API int st_import(struct st_store *store, const char *path, int fd,
                      const struct st_import_opts *opts, struct st_descriptor *out,
                      struct st_error *err);
 
-/* Applies one `--change` instruction (Dockerfile syntax) to a config. -ST_EINVALID naming it. */
-struct st_image_config;
-ST_API int st_config_apply_change(struct st_image_config *config, const char *change,
-                                  struct st_error *err);
-
 /* ---- filesystems of images ---- */
 
 struct st_image;

@@ -45,6 +45,7 @@ struct st_registry_opts {
 	enum st_tls_verify tls_verify;
 	const struct st_platform *platform; /* pull: NULL is the host's */
 	bool all_platforms;                 /* pull: every manifest of an index, and the index */
+	bool no_unpack;                     /* pull: leave the layers unextracted (no snapshots) */
 	/* Docker's config.json; NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json */
 	const char *auth_file;
 	/* Strata's client config (docs/internals/registry.md); NULL: $STRATA_CONFIG, else
@@ -68,7 +69,8 @@ ST_API void st_pull_result_release(struct st_pull_result *r);
 /* Pulls `ref` (normalised as Docker does) into the store: the manifest (an index resolved to
  * opts->platform, or all of it with all_platforms), the config and the missing layers in
  * parallel, every byte verified against its digest before it is visible; an interrupted blob is
- * resumed with a Range request. Tags the result unless pulled by digest alone.
+ * resumed with a Range request. Tags the result unless pulled by digest alone, then extracts the
+ * image's snapshots (st_snapshot_prepare; the platform's image of an index) unless no_unpack.
  * -ST_EAUTH (401/403), -ST_ENOTFOUND (no such repository, tag or platform), -ST_EDIGEST naming
  * the blob, -ST_EUNSUPPORTED (Docker schema 1, unknown media type), -ST_ENET. Messages name the
  * registry and the repository. */

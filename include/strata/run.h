@@ -116,6 +116,38 @@ ST_API const char *st_cap_name(int cap); /* "CAP_CHOWN"; NULL when unknown */
  * ("ALL" allowed in both). */
 ST_API int st_caps_for(const struct st_run_opts *o, uint64_t *out, struct st_error *err);
 
+/* ---- seccomp profiles (Docker's JSON format, e.g. /usr/share/containers/seccomp.json) ---- */
+
+/* Actions are the kernel's SECCOMP_RET_* values (what libseccomp's SCMP_ACT_* expand to). */
+struct st_seccomp_arg {
+	unsigned index;
+	uint64_t value, value_two;
+	int op; /* 1 NE, 2 LT, 3 LE, 4 EQ, 5 GE, 6 GT, 7 MASKED_EQ (libseccomp's scmp_compare) */
+};
+struct st_seccomp_rule {
+	struct st_strv names;
+	uint32_t action;
+	size_t n_args;
+	struct st_seccomp_arg args[6];
+	uint64_t caps_include, caps_exclude;           /* "includes"/"excludes": {"caps": [...]} */
+	struct st_strv arches_include, arches_exclude; /* Docker's names: "amd64", "arm64" */
+	uint32_t min_kernel;                           /* includes.minKernel as major<<16|minor */
+};
+struct st_seccomp_profile {
+	uint32_t default_action;
+	size_t n_rules;
+	struct st_seccomp_rule *rules;
+};
+/* Parses a profile; unknown actions, operators and capabilities are -ST_EINVALID naming the
+ * field ("syscalls[3].action"). */
+ST_API int st_seccomp_parse(const char *json, size_t len, struct st_seccomp_profile *out,
+                            struct st_error *err);
+ST_API void st_seccomp_profile_release(struct st_seccomp_profile *p);
+/* Whether a rule applies to a process with capabilities `caps` on `arch` ("amd64") under a
+ * kernel of version `kernel` (major<<16|minor). */
+ST_API bool st_seccomp_rule_applies(const struct st_seccomp_rule *r, uint64_t caps,
+                                    const char *arch, uint32_t kernel);
+
 /* ---- containers ---- */
 
 enum st_ctr_status { ST_CTR_CREATED = 0, ST_CTR_RUNNING, ST_CTR_EXITED };
@@ -144,6 +176,13 @@ struct st_container; /* opaque: a container's config and paths */
  * -ST_ENOTFOUND; a missing --mount bind source -ST_ENOTFOUND; nothing is left on failure. */
 ST_API int st_container_create(struct st_store *s, const struct st_run_opts *o,
                                struct st_container **out, struct st_error *err);
+/* As st_container_create from an image already loaded (o->image may be NULL): builds' RUN
+ * steps, whose intermediate images are not tagged. */
+ST_API int st_container_create_image(struct st_store *s, const struct st_run_opts *o,
+                                     const struct st_image *img, struct st_container **out,
+                                     struct st_error *err);
+/* The scratch layer's directory (borrowed). */
+ST_API const char *st_container_upper_dir(const struct st_container *c);
 /* Opens by ID, unique ID prefix or name. -ST_ENOTFOUND, -ST_EINVALID (ambiguous prefix). */
 ST_API int st_container_open(struct st_store *s, const char *spec, struct st_container **out,
                              struct st_error *err);
@@ -212,8 +251,6 @@ ST_API int st_container_diff(struct st_container *c, st_diff_fn fn, void *ctx,
 
 struct st_commit_opts {
 	const char *author, *message;
-	const char *const *changes; /* Dockerfile instructions, as `docker commit --change` */
-	size_t n_changes;
 };
 /* Turns the scratch layer into a new layer on top of the image (history entry, config with the
  * container's changes); *out describes the new manifest (untagged: the caller tags it). */
@@ -231,9 +268,8 @@ ST_API int st_container_copy_in(struct st_container *c, const char *host_path, c
 /* ---- OCI runtime bundles ---- */
 
 /* Writes an OCI runtime bundle for the image and options: DIR/config.json (runtime-spec 1.0:
- * process, root, mounts, namespaces, capabilities, masked paths, seccomp, cgroup resources) and
- * DIR/rootfs, unpacked (flat) when `rootfs` is NULL, else config.json names `rootfs` (an
- * already mounted root). crun and runc accept it. */
+ * process, root, mounts, namespaces, capabilities, masked paths, seccomp, cgroup resources),
+ * DIR/rootfs (the image unpacked flat) and the /etc files it binds. crun and runc run it. */
 ST_API int st_bundle_write(struct st_store *s, const struct st_run_opts *o, const char *dir,
                            struct st_error *err);
 

@@ -23,6 +23,13 @@ ST_API int st_snapshot_prepare(struct st_store *store, const struct st_image *im
                                struct st_snapshot_chain *out, struct st_error *err);
 ST_API void st_snapshot_chain_release(struct st_snapshot_chain *c);
 
+/* Makes `dir`, a directory in overlay form on the store's file system (a build step's or a
+ * container's upper directory), the snapshot of `chain_id` without copying: its overlay
+ * bookkeeping xattrs (all trusted.overlay.* but opaque) are dropped and it is renamed into
+ * place. When that snapshot exists already, dir is removed instead. */
+ST_API int st_snapshot_adopt(struct st_store *store, const struct st_digest *chain_id,
+                             const char *dir, struct st_error *err);
+
 /* Holds the snapshots of a chain for `holder` (a container ID, a build ID: [a-z0-9-], at most
  * 64), so that gc keeps them even when no image names them. Holding again replaces. */
 ST_API int st_snapshot_hold(struct st_store *store, const char *holder,

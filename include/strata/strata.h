@@ -5,12 +5,15 @@
 
 #include "strata/archive.h"
 #include "strata/buf.h"
+#include "strata/build.h"
 #include "strata/common.h"
 #include "strata/digest.h"
 #include "strata/dockerfile.h"
 #include "strata/image.h"
 #include "strata/layer.h"
 #include "strata/ref.h"
+#include "strata/registry.h"
+#include "strata/run.h"
 #include "strata/snapshot.h"
 #include "strata/store.h"
 

@@ -2,6 +2,7 @@
  * learn from each module what it references. */
 #include "strata/strata.h"
 
+#include "strata/build.h"
 #include "strata/image.h"
 #include "strata/snapshot.h"
 
@@ -13,5 +14,7 @@ int st_strata_register(struct st_store *store, struct st_error *err)
 
 	if (rc == 0)
 		rc = st_snapshot_register_gc(store, err);
+	if (rc == 0)
+		rc = st_build_register_gc(store, err);
 	return rc;
 }

@@ -254,6 +254,12 @@ static void upper_dir_whiteouts_become_wh_entries_and_overlay_xattrs_stay_out(vo
 	free(p);
 	put(up, "op/f", "f\n");
 	put(up, "keep", "k\n");
+	p = lu_path(up, "d");
+	assert_int_equal(mkdir(p, 0755), 0);
+	free(p);
+	p = lu_path(up, "d/x"); /* a whiteout below the top: named beside it, d/.wh.x */
+	assert_int_equal(mknod(p, S_IFCHR | 0000, makedev(0, 0)), 0);
+	free(p);
 	p = lu_path(up, "keep");
 	assert_int_equal(setxattr(p, "trusted.overlay.origin", "xyz", 3, 0), 0);
 	assert_int_equal(setxattr(p, "security.capability",
@@ -275,6 +281,10 @@ static void upper_dir_whiteouts_become_wh_entries_and_overlay_xattrs_stay_out(vo
 	assert_true(strstr(list, "op/.wh..wh..opq|") < strstr(list, "op/f|"));
 	assert_null(strstr(list, "overlay"));
 	assert_null(strstr(list, "gone|3"));
+	assert_non_null(strstr(list, "\nd/.wh.x|0|"));
+	assert_null(strstr(list, ".wh.gone.wh."));
+	assert_null(strstr(list, "gone.wh."));
+	assert_null(strstr(list, "x.wh.x"));
 	free(list), free(up), free(out);
 }
 

@@ -455,8 +455,14 @@ static int walk_child(struct layer_writer *w, int new_fd, int old_fd, const char
 	if (fstatat(new_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return st_error_sys(w->err, "stat '%s'", w->abs_new.data);
 	/* overlayfs: a 0/0 character device is a whiteout (and never a hardlink source) */
-	if (w->upper && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0))
-		return emit_whiteout(w, LAYER_WH_PREFIX, name, &st);
+	if (w->upper && S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) {
+		/* w->rel names the device itself; the whiteout goes beside it */
+		size_t rel_len = w->rel.len;
+		st_buf_setlen(&w->rel, rel_len - strlen(name));
+		rc = emit_whiteout(w, LAYER_WH_PREFIX, name, &st);
+		st_buf_setlen(&w->rel, rel_len);
+		return rc;
+	}
 	if (S_ISSOCK(st.st_mode))
 		return 0; /* tar cannot carry sockets (GNU tar skips them too) */
 	rc = read_xattrs(w->abs_new.data, w->upper, &xn, w->err);

@@ -212,12 +212,17 @@ static int fetch_token(struct st_reg_client *c, const char *scope, const char **
 	curl_easy_cleanup(h);
 	if (rc < 0)
 		return rc;
-	if (status == 401 || status == 403)
+	if ((status == 401 || status == 403) && c->have_cred && c->cred.username)
 		return st_error_set(
-		        err, ST_EAUTH, "registry %s: the token server refused %s (HTTP %ld)%s%s",
-		        c->domain, c->have_cred ? "the credentials of user" : "anonymous access",
-		        status, c->have_cred ? " " : "",
-		        c->have_cred && c->cred.username ? c->cred.username : "");
+		        err, ST_EAUTH,
+		        "registry %s: the token server refused the credentials of user %s "
+		        "(HTTP %ld)",
+		        c->domain, c->cred.username, status);
+	if (status == 401 || status == 403)
+		return st_error_set(err, ST_EAUTH,
+		                    "registry %s: the token server refused anonymous access (HTTP "
+		                    "%ld); log in with 'strata login %s'",
+		                    c->domain, status, c->domain);
 	if (status != 200)
 		return st_error_set(err, ST_ENET, "registry %s: token server answered HTTP %ld",
 		                    c->domain, status);

@@ -308,6 +308,7 @@ static int write_config(const char *path, json_t *root, struct st_error *err)
 	cleanup_buf struct st_buf out = ST_BUF_INIT;
 	cleanup_free char *dir = st_strndup(path, strlen(path));
 	cleanup_fd int dfd = -1;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	char *slash;
 	int rc;
 
@@ -316,8 +317,10 @@ static int write_config(const char *path, json_t *root, struct st_error *err)
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir)
 		*slash = '\0';
+	else if (slash)
+		dir[1] = '\0';
 	else
-		dir[0] = slash ? '/' : '.', dir[1] = '\0';
+		dir[0] = '.', dir[1] = '\0';
 	if ((rc = st_mkdir_p(AT_FDCWD, dir, 0700, err)) < 0)
 		return rc;
 	dfd = st_open_dir_at(AT_FDCWD, dir, err);
@@ -325,7 +328,7 @@ static int write_config(const char *path, json_t *root, struct st_error *err)
 		return dfd;
 	if (st_json_dump(root, &out, err) < 0 || st_buf_addch(&out, '\n', err) < 0)
 		return -ST_ENOMEM;
-	return st_write_file_atomic(AT_FDCWD, path, dfd, out.data, out.len, 0600, err);
+	return st_write_file_atomic(dfd, base, dfd, out.data, out.len, 0600, err);
 }
 
 int st_reg_creds_store(const struct st_registry_opts *opts, const char *domain,
@@ -341,8 +344,11 @@ int st_reg_creds_store(const struct st_registry_opts *opts, const char *domain,
 	rc = st_read_file_at(AT_FDCWD, path.data, &text, MAX_AUTH_FILE, err);
 	if (rc < 0 && rc != -ST_ENOTFOUND)
 		return rc;
+	if (rc < 0 && !username)
+		return st_error_set(err, ST_ENOTFOUND, "not logged in to %s", domain);
 	if (rc == 0 && (rc = st_json_parse(text.data, text.len, path.data, &root, err)) < 0)
 		return rc;
+	rc = 0;
 	if (!root && !(root = json_object()))
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	if (!json_is_object(root))

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "strata/ref.h"
 #include "strata/store.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "strata/run.h"
@@ -41,6 +42,7 @@ struct ctr_state {
 struct st_container {
 	struct st_store *store; /* borrowed */
 	char *dir;              /* <root>/containers/<id> */
+	char *upper;            /* <dir>/upper */
 	int dirfd;
 	struct ctr_spec spec;
 };
@@ -60,6 +62,23 @@ void ctr_name_release(struct st_store *s, const char *name);
 int64_t ctr_now(void);
 
 /* ---- run-create.c ---- */
+/* The image's merged view read from its lower directories (bottom first), for lookups. */
+struct img_view {
+	const struct st_strv *lowers;
+	int fds[CTR_MAX_LAYERS];
+	size_t n;
+};
+int ctr_view_open(struct img_view *v, const struct st_strv *lowers, struct st_error *err);
+void ctr_view_close(struct img_view *v);
+/* lstat of rel (no leading '/', no symlinks among its parents) as the merged view shows it;
+ * *layer is the index (top first) it was found in. -1 when absent (or whited out). */
+int ctr_view_stat(const struct img_view *v, const char *rel, struct stat *st, size_t *layer);
+int ctr_load_image(struct st_store *s, const char *spec, struct st_image *img,
+                   struct st_error *err);
+/* Fills a spec (its id already set) from the options and an image config. */
+int ctr_fill_spec(struct ctr_spec *sp, const struct st_run_opts *o,
+                  const struct st_image_config *cfg, const char *image_id, const char *manifest,
+                  struct st_error *err);
 /* The init layer: mount points the runtime needs, created where the image lacks them. */
 int ctr_make_init_layer(struct st_container *c, const struct st_strv *volumes,
                         struct st_error *err);
@@ -81,8 +100,10 @@ int ctr_drop_bounding(uint64_t caps, struct st_error *err);
 
 /* ---- run-seccomp.c ---- */
 struct ctr_seccomp; /* a compiled filter */
-int ctr_seccomp_prepare(const char *profile_path, uint64_t caps, struct ctr_seccomp **out,
-                        struct st_error *err);
+/* Reads and compiles a profile for a capability set; cache_dirfd (the store's root, or -1)
+ * keeps compiled programs under cache/seccomp/. */
+int ctr_seccomp_prepare(const char *profile_path, uint64_t caps, int cache_dirfd,
+                        struct ctr_seccomp **out, struct st_error *err);
 int ctr_seccomp_load(struct ctr_seccomp *f, struct st_error *err);
 void ctr_seccomp_free(struct ctr_seccomp *f);
 
@@ -100,8 +121,10 @@ void ctr_cgroup_join_of(pid_t target, pid_t pid);
 
 /* ---- run-spawn.c ---- */
 struct ctr_proc {
-	pid_t pid;
-	int master; /* pty master or -1 */
+	pid_t pid;        /* the container's PID 1 (host PID) */
+	pid_t waiter;     /* our child that waits for it and exits with its status */
+	int master;       /* pty master or -1 */
+	int setup_status; /* on a failed spawn: 125, 126 or 127 */
 	struct ctr_cgroup cg;
 };
 /* Clones the container's init into new namespaces and waits until its command runs.
@@ -126,13 +149,28 @@ struct ctr_child_args {
 void ctr_child_main(const struct ctr_child_args *a) __attribute__((noreturn));
 /* Resolves user, then switches ids, drops capabilities, loads seccomp and execs args with env
  * in the current root. Used by the container's init and by exec. */
-int ctr_exec_process(const char *const *args, const char *const *env, const char *user,
-                     const char *workdir, uint64_t caps, bool privileged, bool nnp,
-                     struct ctr_seccomp *sc, struct st_error *err);
-/* Writes an error to the error pipe: "<code> <message>". */
-void ctr_report_error(int fd, const struct st_error *err);
-/* Reads what ctr_report_error wrote (0 on EOF: success). */
-int ctr_read_error(int fd, struct st_error *err);
+struct ctr_exec {
+	const char *const *args;
+	const char *const *env;
+	const char *user, *workdir;
+	uint64_t caps;
+	bool privileged, nnp;
+	struct ctr_seccomp *seccomp;
+};
+/* Never returns on success; on failure *status is 125, 126 or 127. */
+int ctr_exec_process(const struct ctr_exec *x, int *status, struct st_error *err);
+/* --init: PID 1 forks the command, forwards signals to it, reaps every child, and exits with
+ * the command's status. Never returns. */
+void ctr_reaper(pid_t child) __attribute__((noreturn));
+/* Exit statuses of setup failures, as Docker's: the runtime, the command not executable, the
+ * command not found. */
+#define CTR_EXIT_SETUP 125
+#define CTR_EXIT_NOEXEC 126
+#define CTR_EXIT_NOTFOUND 127
+/* Writes a failure to the error pipe as "<status> <code> <message>". */
+void ctr_report_error(int fd, int status, const struct st_error *err);
+/* Reads what ctr_report_error wrote: 0 on EOF (the command runs), else -code with *status. */
+int ctr_read_error(int fd, int *status, struct st_error *err);
 
 /* ---- helpers in run-rootfs.c ---- */
 /* Opens path (absolute, in the container) under root_fd, resolving in the root only. */

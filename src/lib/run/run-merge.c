@@ -97,8 +97,6 @@ static int user_env(const struct st_run_opts *o, struct st_strv *out, struct st_
 			continue;
 		}
 		host = getenv(e);
-		if (host)
-			rc = st_buf_addf(&(struct st_buf)ST_BUF_INIT, err, "%s", "") == 0 ? 0 : -1;
 		if (host) {
 			cleanup_buf struct st_buf b = ST_BUF_INIT;
 			rc = st_buf_addf(&b, err, "%s=%s", e, host);
@@ -233,11 +231,13 @@ static int group_line(char *line, void *ctx)
 	char *f[4];
 	uint32_t gid;
 
-	if (split_fields(line, f, 4) < 3 || !parse_id(f[2], &gid))
+	size_t nf = split_fields(line, f, 4);
+
+	if (nf < 3 || !parse_id(f[2], &gid))
 		return 0;
 	if (q->member) {
 		char *save = NULL;
-		if (split_fields(line, f, 4) < 4)
+		if (nf < 4)
 			return 0;
 		for (char *m = strtok_r(f[3], ",", &save); m; m = strtok_r(NULL, ",", &save)) {
 			if (strcmp(m, q->member) == 0 && q->u->n_groups < 64) {

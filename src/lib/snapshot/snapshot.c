@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "strata/layer.h"
@@ -370,4 +371,72 @@ static int sweep(struct st_store *s, struct st_gc *gc, void *ctx, uint64_t *free
 int st_snapshot_register_gc(struct st_store *s, struct st_error *err)
 {
 	return st_store_add_gc_sweeper(s, sweep, NULL, err);
+}
+
+/* ---- adopting an upper directory ---- */
+
+/* Drops trusted.overlay.* xattrs but opaque (origin, impure, uuid, nlink are the upper's own
+ * bookkeeping and mean nothing, or worse, in a lower layer). */
+static int scrub_xattrs(int parent, const char *name, int depth, struct st_error *err)
+{
+	char path[64], list[4096];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	if (depth > 512)
+		return st_error_set(err, ST_ELIMIT, "directory tree deeper than 512 levels");
+	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return st_error_sys(err, "stat '%s'", name);
+	if (S_ISLNK(st.st_mode))
+		return 0;
+	fd = openat(parent, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return 0; /* devices and fifos that cannot be opened carry no overlay xattrs */
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = listxattr(path, list, sizeof(list));
+	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(list + off) + 1)
+		if (st_str_has_prefix(list + off, "trusted.overlay.") &&
+		    strcmp(list + off, "trusted.overlay.opaque") != 0)
+			(void)removexattr(path, list + off);
+	if (S_ISDIR(st.st_mode)) {
+		DIR *d = fdopendir(fd);
+		struct dirent *e;
+		int rc = 0;
+		if (!d) {
+			(void)close(fd);
+			return st_error_sys(err, "open '%s'", name);
+		}
+		while (rc == 0 && (e = readdir(d)))
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				rc = scrub_xattrs(dirfd(d), e->d_name, depth + 1, err);
+		closedir(d);
+		return rc;
+	}
+	(void)close(fd);
+	return 0;
+}
+
+int st_snapshot_adopt(struct st_store *s, const struct st_digest *chain_id, const char *dir,
+                      struct st_error *err)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1], path[4200];
+	cleanup_fd int lock = -1;
+	struct stat st;
+	int rc;
+
+	st_digest_hex(chain_id, hex);
+	(void)snprintf(path, sizeof(path), "%s/" SNAP_DIR "/%s", st_store_root(s), hex);
+	rc = snap_dirs(s, err);
+	if (rc == 0)
+		rc = scrub_xattrs(AT_FDCWD, dir, 0, err);
+	if (rc == 0)
+		rc = lock_chain(s, hex, &lock, err);
+	if (rc < 0)
+		return rc;
+	if (stat(path, &st) == 0)
+		return st_layer_remove_tree(dir, err);
+	if (rename(dir, path) < 0)
+		return st_error_sys(err, "rename '%s' into the snapshots", dir);
+	return 0;
 }

@@ -1,0 +1,67 @@
+/* include/strata/build.h: `strata build`: a Dockerfile and a context become an image. Each
+ * filesystem-changing instruction makes one layer; every step has a cache key (its parent's
+ * key and everything that can change its result), and a step whose key is in the cache is not
+ * run again. See docs/internals/build.md for the key format. */
+#ifndef ST_BUILD_H
+#define ST_BUILD_H
+
+#include <stdbool.h>
+
+#include "strata/common.h"
+#include "strata/layer.h"
+#include "strata/store.h"
+
+enum st_build_event_kind {
+	ST_BUILD_STEP,    /* a step starts (text: "[stage 2/5] RUN ...") */
+	ST_BUILD_CACHED,  /* the step was found in the cache */
+	ST_BUILD_DONE,    /* the step ran; seconds */
+	ST_BUILD_OUTPUT,  /* output of a RUN step (data, len) */
+	ST_BUILD_EXPLAIN, /* why the first re-executed step's key changed (text) */
+	ST_BUILD_WARNING,
+};
+
+struct st_build_event {
+	enum st_build_event_kind kind;
+	const char *stage; /* stage name or its index as text */
+	int step, n_steps; /* 1-based within the stage */
+	const char *text;
+	const char *data;
+	size_t len;
+	double seconds;
+};
+
+typedef void (*st_build_progress_fn)(const struct st_build_event *ev, void *ctx);
+
+struct st_build_opts {
+	const char *context;    /* the context directory */
+	const char *dockerfile; /* path; NULL: <context>/Dockerfile */
+	/* the Dockerfile's bytes instead of reading `dockerfile` (-f -); name used in messages */
+	const char *dockerfile_data;
+	size_t dockerfile_len;
+	const char *const *tags; /* names to give the image (as typed; normalised here) */
+	size_t n_tags;
+	const char *const *build_args; /* "K=V", or "K" to take K from the environment */
+	size_t n_build_args;
+	const char *target; /* stage name; NULL: the last stage */
+	bool no_cache;
+	const char *const *labels; /* "K=V" added to the final config */
+	size_t n_labels;
+	bool network_none; /* RUN without network (default: host's, as BuildKit's OCI worker) */
+	struct st_layer_create_opts layer; /* compression; has_epoch/source_date_epoch */
+	st_build_progress_fn progress;
+	void *progress_ctx;
+};
+
+/* Builds; *out is the image's manifest descriptor (the image is tagged with every tag, or kept
+ * untagged without any). Errors name the Dockerfile and line; a failing RUN gives its exit code
+ * and last output lines. Nothing is tagged when the build fails. */
+ST_API int st_build(struct st_store *store, const struct st_build_opts *opts,
+                    struct st_descriptor *out, struct st_error *err);
+
+/* Drops the whole build cache (the blobs go with the next gc, or at once with gc = true). */
+ST_API int st_build_prune(struct st_store *store, uint64_t *out_entries, struct st_error *err);
+
+/* Registers the build cache as a gc root source. */
+ST_API int st_build_register_gc(struct st_store *store, struct st_error *err);
+
+#endif

@@ -1,0 +1,269 @@
+/* cmd-build.c: `strata build` and `strata builder prune`. Progress is printed in BuildKit's
+ * plain style: a line per step start, then CACHED or DONE with the time, RUN output
+ * prefixed. */
+#include "cmd.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "strata/strata.h"
+#include "util/fs.h"
+
+struct progress {
+	bool quiet;
+	int n;
+};
+
+static void on_event(const struct st_build_event *ev, void *ctx)
+{
+	struct progress *p = ctx;
+
+	if (p->quiet)
+		return;
+	switch (ev->kind) {
+	case ST_BUILD_STEP:
+		p->n++;
+		fprintf(stderr, "#%d [%s %d/%d] %s\n", p->n, ev->stage, ev->step, ev->n_steps,
+		        ev->text);
+		break;
+	case ST_BUILD_CACHED:
+		fprintf(stderr, "#%d CACHED\n", p->n);
+		break;
+	case ST_BUILD_DONE:
+		fprintf(stderr, "#%d DONE %.1fs\n", p->n, ev->seconds);
+		break;
+	case ST_BUILD_OUTPUT:
+		fprintf(stderr, "#%d %.*s", p->n, (int)ev->len, ev->data);
+		if (ev->len && ev->data[ev->len - 1] != '\n')
+			fputc('\n', stderr);
+		break;
+	case ST_BUILD_EXPLAIN:
+		fprintf(stderr, "#%d rebuilt because %s\n", p->n, ev->text);
+		break;
+	case ST_BUILD_WARNING:
+		fprintf(stderr, "#%d WARNING: %s\n", p->n, ev->text);
+		break;
+	}
+}
+
+static const char build_usage[] =
+        "usage: strata build [OPTIONS] CONTEXT\n\n"
+        "  -t, --tag NAME[:TAG]        name the image (several allowed)\n"
+        "  -f, --file FILE             the Dockerfile (default CONTEXT/Dockerfile; - for stdin)\n"
+        "      --build-arg K[=V]       set a build argument (K alone: from the environment)\n"
+        "      --target STAGE          build up to this stage\n"
+        "      --no-cache              run every step\n"
+        "      --label K=V             add a label to the image\n"
+        "      --network host|none     RUN's network (default host, as BuildKit)\n"
+        "      --progress auto|plain|tty\n"
+        "  -q, --quiet                 print only the image ID\n"
+        "      --iidfile FILE          write the image ID to FILE\n"
+        "      --compression gzip|zstd layer compression (default gzip)\n"
+        "      --reproducible          SOURCE_DATE_EPOCH, or 0 when it is unset\n"
+        "      --platform P            the host platform only\n";
+
+struct build_args {
+	struct st_build_opts o;
+	const char **tags, **bargs, **labels;
+	const char *iidfile;
+	bool quiet, reproducible;
+};
+
+static int parse_build(int argc, char **argv, struct build_args *a)
+{
+	static const struct option opts[] = {{"tag", required_argument, NULL, 't'},
+	                                     {"file", required_argument, NULL, 'f'},
+	                                     {"build-arg", required_argument, NULL, 'a'},
+	                                     {"target", required_argument, NULL, 'T'},
+	                                     {"no-cache", no_argument, NULL, 'n'},
+	                                     {"label", required_argument, NULL, 'l'},
+	                                     {"network", required_argument, NULL, 'N'},
+	                                     {"progress", required_argument, NULL, 'p'},
+	                                     {"quiet", no_argument, NULL, 'q'},
+	                                     {"iidfile", required_argument, NULL, 'i'},
+	                                     {"compression", required_argument, NULL, 'z'},
+	                                     {"reproducible", no_argument, NULL, 'r'},
+	                                     {"platform", required_argument, NULL, 'P'},
+	                                     {NULL, 0, NULL, 0}};
+	struct st_platform host, want;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "t:f:q", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			a->tags[a->o.n_tags++] = optarg;
+			break;
+		case 'f':
+			a->o.dockerfile = optarg;
+			break;
+		case 'a':
+			a->bargs[a->o.n_build_args++] = optarg;
+			break;
+		case 'T':
+			a->o.target = optarg;
+			break;
+		case 'n':
+			a->o.no_cache = true;
+			break;
+		case 'l':
+			a->labels[a->o.n_labels++] = optarg;
+			break;
+		case 'N':
+			if (strcmp(optarg, "none") != 0 && strcmp(optarg, "host") != 0 &&
+			    strcmp(optarg, "default") != 0)
+				return cmd_usage_error("build", "--network must be host or none");
+			a->o.network_none = strcmp(optarg, "none") == 0;
+			break;
+		case 'p':
+			break; /* one plain renderer; auto and tty render the same lines */
+		case 'q':
+			a->quiet = true;
+			break;
+		case 'i':
+			a->iidfile = optarg;
+			break;
+		case 'z':
+			if (strcmp(optarg, "zstd") == 0)
+				a->o.layer.compression = ST_LAYER_COMPRESS_ZSTD;
+			else if (strcmp(optarg, "gzip") != 0)
+				return cmd_usage_error("build",
+				                       "--compression must be gzip or zstd");
+			break;
+		case 'r':
+			a->reproducible = true;
+			break;
+		case 'P':
+			st_platform_host(&host);
+			if (st_platform_parse(optarg, &want, NULL) < 0 ||
+			    st_platform_rank(&host, want.os, want.arch, want.variant) != 0)
+				return cmd_usage_error("build",
+				                       "--platform %s: only the host platform "
+				                       "(%s/%s) can be built here",
+				                       optarg, host.os, host.arch);
+			break;
+		default:
+			return cmd_usage_error("build", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return cmd_usage_error("build", "needs exactly one CONTEXT directory");
+	a->o.context = argv[optind];
+	return 0;
+}
+
+static int read_stdin_dockerfile(struct build_args *a, struct st_buf *buf, struct st_error *err)
+{
+	if (!a->o.dockerfile || strcmp(a->o.dockerfile, "-") != 0)
+		return 0;
+	if (st_read_all(0, buf, 32u << 20, err) < 0)
+		return -1;
+	a->o.dockerfile = NULL;
+	a->o.dockerfile_data = buf->data;
+	a->o.dockerfile_len = buf->len;
+	return 0;
+}
+
+static void epoch(struct build_args *a)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	uint64_t v;
+
+	if (e && *e && st_parse_u64(e, &v) == 0) {
+		a->o.layer.has_epoch = true;
+		a->o.layer.source_date_epoch = (int64_t)v;
+	} else if (a->reproducible) {
+		a->o.layer.has_epoch = true;
+		a->o.layer.source_date_epoch = 0;
+	}
+}
+
+int cmd_build(int argc, char **argv)
+{
+	struct build_args a = {0};
+	struct st_error err = ST_ERROR_INIT;
+	struct st_buf df = ST_BUF_INIT;
+	struct progress p = {0};
+	struct st_store *s = NULL;
+	struct st_descriptor out;
+	struct st_digest id;
+	char ids[ST_DIGEST_STR_MAX];
+	int rc;
+
+	if (cmd_wants_help(argc, argv, build_usage))
+		return 0;
+	a.tags = calloc((size_t)argc, sizeof(char *));
+	a.bargs = calloc((size_t)argc, sizeof(char *));
+	a.labels = calloc((size_t)argc, sizeof(char *));
+	rc = a.tags && a.bargs && a.labels ? parse_build(argc, argv, &a) : 1;
+	a.o.tags = a.tags;
+	a.o.build_args = a.bargs;
+	a.o.labels = a.labels;
+	p.quiet = a.quiet;
+	a.o.progress = on_event;
+	a.o.progress_ctx = &p;
+	epoch(&a);
+	if (rc == 0 && read_stdin_dockerfile(&a, &df, &err) < 0)
+		rc = cmd_fail(&err, "build: read the Dockerfile from stdin");
+	if (rc == 0 && cmd_open_store(&s))
+		rc = 1;
+	if (rc == 0 && st_build(s, &a.o, &out, &err) < 0)
+		rc = cmd_fail(&err, "build");
+	if (rc == 0 && st_image_id(s, &out, &id, &err) < 0)
+		rc = cmd_fail(&err, "build");
+	if (rc == 0) {
+		st_digest_str(&id, ids);
+		if (a.quiet)
+			printf("%s\n", ids);
+		else
+			fprintf(stderr, "writing image %s done\n", ids);
+		for (size_t i = 0; !a.quiet && i < a.o.n_tags; i++)
+			fprintf(stderr, "naming to %s done\n", a.o.tags[i]);
+		if (a.iidfile) {
+			FILE *f = fopen(a.iidfile, "w");
+			if (!f || fprintf(f, "%s", ids) < 0 || fclose(f) != 0)
+				rc = 1;
+		}
+		st_descriptor_release(&out);
+	}
+	st_store_free(s);
+	st_buf_release(&df);
+	free(a.tags);
+	free(a.bargs);
+	free(a.labels);
+	return rc;
+}
+
+static const char builder_usage[] = "usage: strata builder prune\n\n"
+                                    "Drops the build cache; the blobs only it used go with the "
+                                    "gc that follows.\n";
+
+int cmd_builder(int argc, char **argv)
+{
+	struct st_error err = ST_ERROR_INIT;
+	struct st_gc_stats stats = {0};
+	struct st_store *s = NULL;
+	uint64_t n = 0;
+	int rc;
+
+	if (cmd_wants_help(argc, argv, builder_usage))
+		return 0;
+	if (argc != 2 || strcmp(argv[1], "prune") != 0)
+		return cmd_usage_error("builder", "the one subcommand is prune");
+	if (cmd_open_store(&s))
+		return 1;
+	rc = st_build_prune(s, &n, &err);
+	if (rc == 0)
+		rc = st_strata_register(s, &err);
+	if (rc == 0)
+		rc = st_store_gc(s, &stats, &err);
+	st_store_free(s);
+	if (rc < 0)
+		return cmd_fail(&err, "builder prune");
+	printf("Deleted %llu build cache entries\nTotal reclaimed space: %.1f MB\n",
+	       (unsigned long long)n, (double)stats.bytes_freed / 1e6);
+	return 0;
+}

@@ -1,0 +1,63 @@
+/* build/build-internal.h: the builder's state, shared by build.c (stages, the final image),
+ * build-step.c (one instruction: key, cache, execution) and build-run.c (RUN). */
+#ifndef ST_BUILD_INTERNAL_H
+#define ST_BUILD_INTERNAL_H
+
+#include "build/build-config.h"
+#include "build/build-copy.h"
+#include "strata/build.h"
+#include "strata/dockerfile.h"
+#include "strata/image.h"
+#include "strata/snapshot.h"
+
+/* A stage's state after some of its instructions: the image so far and its cache key. */
+struct bstate {
+	struct st_image_config cfg;
+	struct st_manifest man;
+	struct st_digest key;
+	struct st_config_state cst;
+	struct st_strv args; /* ARGs in scope, "K=V" (RUN sees them; ENV wins) */
+	bool built;
+};
+
+struct bctx {
+	struct st_store *s;
+	const struct st_build_opts *o;
+	struct st_dockerfile *df;
+	struct st_df_eval *ev;
+	struct st_dockerignore *ignore;
+	struct build_hash_memo *memo;
+	struct bstate *stages;
+	bool *needed;
+	char *tmp;        /* <root>/tmp/build-<rnd>: views and uppers of this build */
+	char created[32]; /* history/config time of this build */
+	char dfname[256]; /* the Dockerfile's name in messages */
+	int n_dirs;       /* counter for fresh directories under tmp */
+	bool miss;        /* a step ran: explain only the first */
+	struct st_error *err;
+};
+
+/* Runs instruction ei of the stage on *st (FROM excluded). */
+int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
+               int step, int n_steps);
+
+/* A fresh empty directory under the build's tmp; *out is malloc'd. */
+int build_fresh_dir(struct bctx *b, const char *what, char **out);
+
+/* Mounts the root filesystem of an image state read-only at a fresh directory (an empty
+ * directory for no layers); *out_dir is malloc'd. build_unmount_view undoes it. */
+int build_mount_view(struct bctx *b, const struct bstate *st, char **out_dir);
+void build_unmount_view(char *dir);
+
+/* The stage a --from names (by name or index), or -1 when it names an image. */
+int build_stage_ref(const struct bctx *b, const char *name, int before);
+
+/* Runs a RUN instruction on st with upper as the scratch layer. */
+int build_run_exec(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
+                   const char *upper, struct st_error *err);
+
+/* Reports an event through the progress callback. */
+void build_event(struct bctx *b, enum st_build_event_kind kind, int stage, int step, int n_steps,
+                 const char *text, double seconds);
+
+#endif

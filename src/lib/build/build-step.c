@@ -1,0 +1,439 @@
+/* build-step.c: one instruction of a stage. Its cache key is sha256 over the parent's key, the
+ * instruction keyword, its arguments and flags after expansion, and what else can change the
+ * result (the ARGs a RUN sees, the content of what a COPY selects); see docs/internals/build.md.
+ * A key found in cache/build/ names the intermediate image (manifest and config blobs) the step
+ * made before, which becomes the new state without running anything. A step that runs writes
+ * its upper directory as a layer and adopts the same directory as the layer's snapshot. */
+#include "build/build-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strata/archive.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+
+#include "util/banned.h" /* last: it poisons names the system headers use */
+
+static bool is_proxy_arg(const char *kv)
+{
+	static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY",
+	                                    "ALL_PROXY"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		size_t n = strlen(names[i]);
+		if (strncasecmp(kv, names[i], n) == 0 && (kv[n] == '=' || kv[n] == '\0'))
+			return true;
+	}
+	return false;
+}
+
+static void hash_str(struct st_hasher *h, const char *s)
+{
+	st_hasher_update(h, s, strlen(s) + 1);
+}
+
+static const char *flag_value(const struct st_df_eval_instr *ei, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < ei->flags.n; i++)
+		if (strncmp(ei->flags.v[i], name, n) == 0 && ei->flags.v[i][n] == '=')
+			return ei->flags.v[i] + n + 1;
+	return NULL;
+}
+
+/* ---- the cache ---- */
+
+static int cache_path(struct bctx *b, const struct st_digest *key, struct st_buf *out)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1];
+
+	st_digest_hex(key, hex);
+	return st_buf_addf(out, b->err, "%s/cache/build/%s", st_store_root(b->s), hex);
+}
+
+/* A hit loads the intermediate image the key names into *st. Returns 1 on a hit. */
+static int cache_get(struct bctx *b, const struct st_digest *key, struct bstate *st)
+{
+	struct st_buf path = ST_BUF_INIT, line = ST_BUF_INIT;
+	struct st_descriptor d = {.media_type = (char *)ST_MT_OCI_MANIFEST};
+	struct st_image img;
+	char *sp;
+	int rc = 0;
+
+	if (b->o->no_cache)
+		return 0;
+	if (cache_path(b, key, &path) < 0 ||
+	    st_read_file_at(AT_FDCWD, path.data, &line, 4096, NULL) < 0)
+		goto out;
+	sp = strchr(line.data, ' ');
+	if (!sp || st_digest_parse(line.data, (size_t)(sp - line.data), &d.digest, NULL) < 0 ||
+	    st_parse_u64(strtok_r(sp + 1, "\n", &sp), &d.size) < 0)
+		goto out;
+	/* a cache entry whose blobs are gone (gc, corruption) is a miss, not an error */
+	if (st_image_load(b->s, &d, NULL, &img, NULL) < 0)
+		goto out;
+	st_image_config_release(&st->cfg);
+	st_manifest_release(&st->man);
+	st->cfg = img.config;
+	st->man = img.manifest;
+	memset(&img.config, 0, sizeof(img.config));
+	memset(&img.manifest, 0, sizeof(img.manifest));
+	st_image_release(&img);
+	rc = 1;
+out:
+	st_buf_release(&path);
+	st_buf_release(&line);
+	return rc;
+}
+
+static int cache_put(struct bctx *b, const struct st_digest *key, struct bstate *st)
+{
+	struct st_buf path = ST_BUF_INIT, line = ST_BUF_INIT;
+	struct st_descriptor d = {0};
+	char dg[ST_DIGEST_STR_MAX];
+	int rc, dirfd;
+
+	rc = st_image_write(b->s, &st->cfg, &st->man, &d, b->err);
+	if (rc == 0)
+		rc = st_mkdir_p(st_store_root_fd(b->s), "cache/build", 0700, b->err);
+	if (rc < 0) {
+		st_descriptor_release(&d);
+		return rc;
+	}
+	st_digest_str(&d.digest, dg);
+	rc = st_buf_addf(&line, b->err, "%s %llu\n", dg, (unsigned long long)d.size);
+	if (rc == 0)
+		rc = cache_path(b, key, &path);
+	dirfd = st_open_dir_at(st_store_root_fd(b->s), "cache/build", b->err);
+	if (rc == 0 && dirfd >= 0)
+		rc = st_write_file_atomic(dirfd, strrchr(path.data, '/') + 1, dirfd, line.data,
+		                          line.len, 0600, b->err);
+	if (dirfd >= 0)
+		(void)close(dirfd);
+	else if (rc == 0)
+		rc = dirfd;
+	st_descriptor_release(&d);
+	st_buf_release(&path);
+	st_buf_release(&line);
+	return rc;
+}
+
+/* ---- layers ---- */
+
+static int sink_write(void *ctx, const void *p, size_t len, struct st_error *err)
+{
+	return st_blob_writer_write(ctx, p, len, err);
+}
+
+/* Writes upper as the state's next layer, with its history entry, and adopts upper as that
+ * layer's snapshot. */
+static int add_layer(struct bctx *b, struct bstate *st, const char *upper, const char *created_by)
+{
+	struct st_blob_writer *w = NULL;
+	struct st_layer_sink sink = {sink_write, NULL};
+	struct st_layer_result res;
+	struct st_descriptor d = {0};
+	struct st_history h = {.created = b->created, .created_by = (char *)created_by};
+	struct st_digest *ids = NULL;
+	char level[16];
+	int rc;
+
+	rc = st_blob_writer_new(b->s, &w, b->err);
+	sink.ctx = w;
+	if (rc == 0)
+		rc = st_layer_create_from_upper(upper, &b->o->layer, &sink, &res, b->err);
+	if (rc == 0)
+		rc = st_blob_writer_commit(w, &res.digest, NULL, b->err);
+	st_blob_writer_free(w);
+	if (rc < 0)
+		return rc;
+	d.media_type = (char *)res.media_type;
+	d.digest = res.digest;
+	d.size = res.size;
+	(void)snprintf(level, sizeof(level), "%d", res.level);
+	rc = st_descriptor_set_annotation(&d, ST_ANNOT_LAYER_COMPRESSOR, res.compressor, b->err);
+	if (rc == 0)
+		rc = st_descriptor_set_annotation(&d, ST_ANNOT_LAYER_LEVEL, level, b->err);
+	if (rc == 0)
+		rc = st_manifest_add_layer(&st->man, &d, b->err);
+	if (rc == 0)
+		rc = st_image_config_add_layer(&st->cfg, &res.diff_id, &h, b->err);
+	d.media_type = NULL;
+	st_descriptor_release(&d);
+	ids = rc == 0 ? calloc(st->cfg.n_diff_ids, sizeof(*ids)) : NULL;
+	if (rc == 0 && !ids)
+		rc = st_error_set(b->err, ST_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = st_image_chain_ids(st->cfg.diff_ids, st->cfg.n_diff_ids, ids, b->err);
+	if (rc == 0)
+		rc = st_snapshot_adopt(b->s, &ids[st->cfg.n_diff_ids - 1], upper, b->err);
+	free(ids);
+	return rc;
+}
+
+/* ---- COPY and ADD ---- */
+
+struct copy_src {
+	char *view;          /* mounted view of a stage or image (--from), else NULL */
+	struct bstate other; /* the image named by --from, when not a stage */
+};
+
+static int copy_source(struct bctx *b, int stage, const char *from, struct copy_src *cs)
+{
+	int ref = build_stage_ref(b, from, stage);
+	struct st_descriptor d;
+	struct st_image img;
+	int rc;
+
+	if (ref >= 0)
+		return build_mount_view(b, &b->stages[ref], &cs->view);
+	rc = st_image_lookup(b->s, from, &d, b->err);
+	if (rc == 0) {
+		rc = st_image_load(b->s, &d, NULL, &img, b->err);
+		st_descriptor_release(&d);
+	}
+	if (rc < 0)
+		return st_error_wrap(b->err, "--from=%s: not a stage and not an image", from);
+	cs->other.cfg = img.config;
+	cs->other.man = img.manifest;
+	memset(&img.config, 0, sizeof(img.config));
+	memset(&img.manifest, 0, sizeof(img.manifest));
+	st_image_release(&img);
+	return build_mount_view(b, &cs->other, &cs->view);
+}
+
+static void copy_req(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
+                     const char *src_root, const char *target_root, const char *where,
+                     struct build_copy_req *r)
+{
+	const char *wd = st->cfg.working_dir && *st->cfg.working_dir ? st->cfg.working_dir : "/";
+
+	memset(r, 0, sizeof(*r));
+	r->is_add = ei->instr->cmd == ST_DF_ADD;
+	r->srcs = (const char *const *)ei->args.v;
+	r->n_srcs = ei->args.n ? ei->args.n - 1 : 0;
+	r->dest = ei->args.n ? ei->args.v[ei->args.n - 1] : "";
+	r->workdir = wd;
+	r->src_root = src_root;
+	r->from_context = !flag_value(ei, "--from");
+	r->ignore = r->from_context ? b->ignore : NULL;
+	r->target_root = target_root;
+	r->chown = flag_value(ei, "--chown");
+	r->chmod = flag_value(ei, "--chmod");
+	r->checksum = flag_value(ei, "--checksum");
+	for (size_t i = 0; i < ei->flags.n; i++) {
+		if (strcmp(ei->flags.v[i], "--link") == 0 ||
+		    strcmp(ei->flags.v[i], "--link=true") == 0)
+			r->link = true;
+		if (strcmp(ei->flags.v[i], "--parents") == 0 ||
+		    strcmp(ei->flags.v[i], "--parents=true") == 0)
+			r->parents = true;
+		if (strcmp(ei->flags.v[i], "--keep-git-dir") == 0 ||
+		    strcmp(ei->flags.v[i], "--keep-git-dir=true") == 0)
+			r->keep_git_dir = true;
+	}
+	r->memo = b->memo;
+	r->where = where;
+}
+
+static char *created_by(const struct st_df_eval_instr *ei, bool buildkit)
+{
+	struct st_buf s = ST_BUF_INIT;
+	const char *orig = ei->instr->original;
+
+	(void)st_buf_adds(&s, orig, NULL);
+	if (buildkit)
+		(void)st_buf_adds(&s, " # buildkit", NULL);
+	return st_buf_detach(&s, NULL);
+}
+
+/* ---- one step ---- */
+
+static int step_key(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
+                    const struct build_copy_req *copy, struct st_digest *out)
+{
+	struct st_hasher h;
+	int rc = st_hasher_init(&h, ST_DIGEST_SHA256, b->err);
+
+	if (rc < 0)
+		return rc;
+	st_hasher_update(&h, "strata-build-v1\0step\0", 21);
+	st_hasher_update(&h, st->key.bytes, 32);
+	hash_str(&h, st_df_cmd_name(ei->instr->cmd));
+	hash_str(&h, ei->instr->json ? "json" : "shell");
+	for (size_t i = 0; i < ei->args.n; i++)
+		hash_str(&h, ei->args.v[i]);
+	st_hasher_update(&h, "\0flags", 6);
+	for (size_t i = 0; i < ei->flags.n; i++)
+		hash_str(&h, ei->flags.v[i]);
+	if (ei->instr->cmd == ST_DF_RUN) {
+		/* the build args a RUN sees change its result; proxy args do not, as Docker */
+		st_hasher_update(&h, "\0args", 5);
+		for (size_t i = 0; i < st->args.n; i++)
+			if (!is_proxy_arg(st->args.v[i]))
+				hash_str(&h, st->args.v[i]);
+		hash_str(&h, b->o->network_none ? "net=none" : "net=host");
+		for (size_t i = 0; i < ei->instr->n_heredocs; i++)
+			hash_str(&h, ei->instr->heredocs[i].content);
+	}
+	if (copy)
+		rc = build_copy_key(copy, &h, b->err);
+	if (rc < 0) {
+		st_hasher_release(&h);
+		return rc;
+	}
+	st_hasher_final(&h, out);
+	return 0;
+}
+
+static int track_arg(struct bstate *st, const struct st_df_eval_instr *ei, struct st_error *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < ei->args.n && rc == 0; i++) {
+		const char *kv = ei->args.v[i];
+		size_t nl = strcspn(kv, "=");
+		/* a re-declared ARG replaces the old value */
+		for (size_t k = 0; k < st->args.n; k++) {
+			if (strncmp(st->args.v[k], kv, nl) == 0 &&
+			    (st->args.v[k][nl] == '=' || st->args.v[k][nl] == '\0')) {
+				free(st->args.v[k]);
+				st->args.v[k] = st->args.v[--st->args.n];
+				st->args.v[st->args.n] = NULL;
+				break;
+			}
+		}
+		if (strchr(kv, '='))
+			rc = st_strv_push(&st->args, kv, strlen(kv), err);
+	}
+	return rc;
+}
+
+static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
+                    struct st_digest *key, bool *hit)
+{
+	struct copy_src cs = {0};
+	struct build_copy_req r;
+	char *target = NULL, *upper = NULL, *by = NULL;
+	const char *from = flag_value(ei, "--from");
+	char where[300];
+	int rc = 0;
+
+	(void)snprintf(where, sizeof(where), "%s:%d", b->df->name, ei->instr->start_line);
+	if (from)
+		rc = copy_source(b, stage, from, &cs);
+	if (rc == 0)
+		rc = build_mount_view(b, st, &target);
+	if (rc == 0) {
+		copy_req(b, st, ei, from ? cs.view : b->o->context, target, where, &r);
+		rc = step_key(b, st, ei, &r, key);
+	}
+	if (rc == 0)
+		*hit = cache_get(b, key, st) == 1;
+	if (rc == 0 && !*hit) {
+		rc = build_fresh_dir(b, "copy", &upper);
+		if (rc == 0)
+			rc = build_copy_exec(&r, upper, b->err);
+		by = created_by(ei, true);
+		if (rc == 0)
+			rc = add_layer(b, st, upper, by ? by : "COPY");
+	}
+	if (rc < 0 && upper)
+		(void)st_layer_remove_tree(upper, NULL);
+	free(upper);
+	free(by);
+	build_unmount_view(target);
+	build_unmount_view(cs.view);
+	st_image_config_release(&cs.other.cfg);
+	st_manifest_release(&cs.other.man);
+	return rc;
+}
+
+static int run_run(struct bctx *b, struct bstate *st, const struct st_df_eval_instr *ei,
+                   struct st_digest *key, bool *hit)
+{
+	char *upper = NULL, *by = NULL;
+	int rc = step_key(b, st, ei, NULL, key);
+
+	if (rc == 0)
+		*hit = cache_get(b, key, st) == 1;
+	if (rc < 0 || *hit)
+		return rc;
+	rc = build_fresh_dir(b, "run", &upper);
+	if (rc == 0)
+		rc = build_run_exec(b, st, ei, upper, b->err);
+	by = created_by(ei, true);
+	if (rc == 0)
+		rc = add_layer(b, st, upper, by ? by : "RUN");
+	if (rc < 0 && upper)
+		(void)st_layer_remove_tree(upper, NULL);
+	free(upper);
+	free(by);
+	return rc;
+}
+
+static int run_config(struct bctx *b, struct bstate *st, const struct st_df_eval_instr *ei,
+                      struct st_digest *key, bool *hit)
+{
+	struct st_history h = {.created = b->created, .empty_layer = true};
+	int rc = step_key(b, st, ei, NULL, key);
+
+	if (rc == 0)
+		*hit = cache_get(b, key, st) == 1;
+	if (rc < 0 || *hit)
+		return rc;
+	rc = st_config_apply_instr(&st->cfg, b->df, ei, &st->cst, b->err);
+	h.created_by = created_by(ei, false);
+	if (rc == 0)
+		rc = st_image_config_add_history(&st->cfg, &h, b->err);
+	free(h.created_by);
+	return rc;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
+               int step, int n_steps)
+{
+	struct st_digest key;
+	double t0 = now_s();
+	bool hit = false;
+	int rc;
+
+	build_event(b, ST_BUILD_STEP, stage, step, n_steps, ei->instr->original, 0);
+	switch (ei->instr->cmd) {
+	case ST_DF_ARG:
+		/* ARG changes no image; what it declares reaches the keys of the RUNs after it */
+		return track_arg(st, ei, b->err);
+	case ST_DF_COPY:
+	case ST_DF_ADD:
+		rc = run_copy(b, st, stage, ei, &key, &hit);
+		break;
+	case ST_DF_RUN:
+		rc = run_run(b, st, ei, &key, &hit);
+		break;
+	default:
+		rc = run_config(b, st, ei, &key, &hit);
+	}
+	if (rc == 0 && !hit)
+		rc = cache_put(b, &key, st);
+	if (rc < 0)
+		return rc;
+	st->key = key;
+	build_event(b, hit ? ST_BUILD_CACHED : ST_BUILD_DONE, stage, step, n_steps,
+	            ei->instr->original, now_s() - t0);
+	return 0;
+}

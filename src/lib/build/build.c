@@ -1,0 +1,466 @@
+/* build.c: `strata build`: the Dockerfile is parsed and evaluated (ARG/ENV scoping), the stages
+ * the target needs are built in order, each instruction by build_step() with its cache key,
+ * and the last state becomes the image. Every build works in its own <root>/tmp/build-*
+ * directory and holds the store's lease, so gc never takes what it is writing. */
+#include "build/build-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strata/archive.h"
+#include "strata/ref.h"
+#include "util/cleanup.h"
+#include "util/fs.h"
+
+#include "util/banned.h" /* last: it poisons names the system headers use */
+
+void build_event(struct bctx *b, enum st_build_event_kind kind, int stage, int step, int n_steps,
+                 const char *text, double seconds)
+{
+	struct st_build_event ev = {
+	        .kind = kind, .step = step, .n_steps = n_steps, .text = text, .seconds = seconds};
+	char idx[16];
+
+	if (!b->o->progress)
+		return;
+	if (stage >= 0 && (size_t)stage < b->ev->n_stages && b->ev->stages[stage].name) {
+		ev.stage = b->ev->stages[stage].name;
+	} else {
+		(void)snprintf(idx, sizeof(idx), "%d", stage + 1);
+		ev.stage = idx;
+	}
+	b->o->progress(&ev, b->o->progress_ctx);
+}
+
+int build_fresh_dir(struct bctx *b, const char *what, char **out)
+{
+	struct st_buf p = ST_BUF_INIT;
+	int rc = st_buf_addf(&p, b->err, "%s/%s-%d", b->tmp, what, ++b->n_dirs);
+
+	if (rc == 0 && mkdir(p.data, 0755) < 0)
+		rc = st_error_sys(b->err, "mkdir '%s'", p.data);
+	if (rc < 0) {
+		st_buf_release(&p);
+		return rc;
+	}
+	*out = st_buf_detach(&p, NULL);
+	return 0;
+}
+
+int build_stage_ref(const struct bctx *b, const char *name, int before)
+{
+	char *end;
+	long idx = strtol(name, &end, 10);
+
+	if (*name && !*end && idx >= 0 && idx < before)
+		return (int)idx;
+	for (int i = 0; i < before; i++)
+		if (b->ev->stages[i].name && strcasecmp(b->ev->stages[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static void state_release(struct bstate *st)
+{
+	st_image_config_release(&st->cfg);
+	st_manifest_release(&st->man);
+	st_strv_release(&st->args);
+}
+
+static int copy_layers(struct st_manifest *dst, const struct st_manifest *src, struct st_error *err)
+{
+	int rc = 0;
+
+	st_manifest_init(dst, ST_KIND_OCI_MANIFEST);
+	for (size_t i = 0; i < src->n_layers && rc == 0; i++)
+		rc = st_manifest_add_layer(dst, &src->layers[i], err);
+	return rc;
+}
+
+static void key_of(const char *what, const struct st_digest *d, struct st_digest *out)
+{
+	struct st_hasher h;
+
+	if (st_hasher_init(&h, ST_DIGEST_SHA256, NULL) < 0)
+		return;
+	st_hasher_update(&h, "strata-build-v1\0", 16);
+	st_hasher_update(&h, what, strlen(what) + 1);
+	if (d)
+		st_hasher_update(&h, d->bytes, st_digest_size(d->alg));
+	st_hasher_final(&h, out);
+}
+
+/* FROM: the state a stage starts from. */
+static int stage_base(struct bctx *b, int i, struct bstate *st)
+{
+	const struct st_df_stage *sd = &b->ev->stages[i];
+	struct st_platform host;
+	struct st_descriptor d;
+	struct st_image img;
+	int rc;
+
+	if (sd->base_stage >= 0) {
+		const struct bstate *p = &b->stages[sd->base_stage];
+		st->key = p->key;
+		rc = st_image_config_copy(&st->cfg, &p->cfg, b->err);
+		return rc < 0 ? rc : copy_layers(&st->man, &p->man, b->err);
+	}
+	if (strcasecmp(sd->base, "scratch") == 0) {
+		st_platform_host(&host);
+		key_of("scratch", NULL, &st->key);
+		st_manifest_init(&st->man, ST_KIND_OCI_MANIFEST);
+		return st_image_config_init(&st->cfg, host.os, host.arch,
+		                            host.variant[0] ? host.variant : NULL, b->err);
+	}
+	rc = st_image_lookup(b->s, sd->base, &d, b->err);
+	if (rc < 0)
+		return st_error_wrap(b->err, "FROM %s", sd->base);
+	rc = st_image_load(b->s, &d, NULL, &img, b->err);
+	st_descriptor_release(&d);
+	if (rc < 0)
+		return st_error_wrap(b->err, "FROM %s", sd->base);
+	key_of("from", &img.desc.digest, &st->key);
+	rc = st_image_config_copy(&st->cfg, &img.config, b->err);
+	if (rc == 0)
+		rc = copy_layers(&st->man, &img.manifest, b->err);
+	st_image_release(&img);
+	return rc;
+}
+
+static int build_stage(struct bctx *b, int i)
+{
+	struct bstate *st = &b->stages[i];
+	int n_steps = 0, step = 0, rc;
+
+	for (size_t k = 0; k < b->ev->n_instrs; k++)
+		if (b->ev->instrs[k].stage == i)
+			n_steps++;
+	build_event(b, ST_BUILD_STEP, i, 1, n_steps, b->ev->stages[i].base, 0);
+	rc = stage_base(b, i, st);
+	/* ONBUILD triggers of the base run in the stage that uses it; the new image has none */
+	if (rc == 0 && st->cfg.on_build.v)
+		rc = st_error_set(
+		        b->err, ST_EUNSUPPORTED,
+		        "FROM %s: the image has ONBUILD triggers, which strata build does "
+		        "not run yet",
+		        b->ev->stages[i].base);
+	for (size_t k = 0; k < b->ev->n_instrs && rc == 0; k++) {
+		const struct st_df_eval_instr *ei = &b->ev->instrs[k];
+		if (ei->stage != i || ei->instr->cmd == ST_DF_FROM)
+			continue;
+		step++;
+		rc = build_step(b, st, i, ei, step + 1, n_steps);
+	}
+	st->built = rc == 0;
+	return rc;
+}
+
+/* Marks the stages the target needs: its FROM chain and every --from it names. */
+static void mark_needed(struct bctx *b, int i)
+{
+	if (b->needed[i])
+		return;
+	b->needed[i] = true;
+	if (b->ev->stages[i].base_stage >= 0)
+		mark_needed(b, b->ev->stages[i].base_stage);
+	for (size_t k = 0; k < b->ev->n_instrs; k++) {
+		const struct st_df_eval_instr *ei = &b->ev->instrs[k];
+		if (ei->stage != i)
+			continue;
+		for (size_t f = 0; f < ei->flags.n; f++) {
+			const char *v = NULL;
+			int ref;
+			if (st_str_has_prefix(ei->flags.v[f], "--from="))
+				v = ei->flags.v[f] + 7;
+			else if (st_str_has_prefix(ei->flags.v[f], "--mount=") &&
+			         strstr(ei->flags.v[f], "from="))
+				v = strstr(ei->flags.v[f], "from=") + 5;
+			if (!v)
+				continue;
+			char name[256];
+			size_t len = strcspn(v, ",");
+			(void)snprintf(name, sizeof(name), "%.*s", (int)(len < 255 ? len : 255), v);
+			ref = build_stage_ref(b, name, i);
+			if (ref >= 0)
+				mark_needed(b, ref);
+		}
+	}
+}
+
+static int target_stage(struct bctx *b, int *out)
+{
+	if (b->ev->n_stages == 0)
+		return st_error_set(b->err, ST_EINVALID, "%s: no FROM instruction", b->df->name);
+	if (!b->o->target) {
+		*out = (int)b->ev->n_stages - 1;
+		return 0;
+	}
+	for (size_t i = 0; i < b->ev->n_stages; i++) {
+		if (b->ev->stages[i].name && strcasecmp(b->ev->stages[i].name, b->o->target) == 0) {
+			*out = (int)i;
+			return 0;
+		}
+	}
+	return st_error_set(b->err, ST_ENOTFOUND, "target stage \"%s\" could not be found",
+	                    b->o->target);
+}
+
+static int read_dockerfile(struct bctx *b, struct st_buf *out)
+{
+	struct st_buf path = ST_BUF_INIT;
+	const char *base;
+	int rc;
+
+	(void)snprintf(b->dfname, sizeof(b->dfname), "Dockerfile");
+	if (b->o->dockerfile_data)
+		return st_buf_add(out, b->o->dockerfile_data, b->o->dockerfile_len, b->err);
+	if (b->o->dockerfile)
+		rc = st_buf_adds(&path, b->o->dockerfile, b->err);
+	else
+		rc = st_buf_addf(&path, b->err, "%s/Dockerfile", b->o->context);
+	if (rc == 0)
+		rc = st_read_file_at(AT_FDCWD, path.data, out, ST_DF_MAX_FILE, b->err);
+	base = strrchr(path.data, '/') ? strrchr(path.data, '/') + 1 : path.data;
+	if (*base)
+		(void)snprintf(b->dfname, sizeof(b->dfname), "%s", base);
+	st_buf_release(&path);
+	return rc;
+}
+
+static int build_args_env(struct bctx *b, struct st_df_env *env)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < b->o->n_build_args && rc == 0; i++) {
+		const char *a = b->o->build_args[i], *eq = strchr(a, '=');
+		char *name = st_strndup(a, eq ? (size_t)(eq - a) : strlen(a));
+		const char *val;
+		if (!name)
+			return st_error_set(b->err, ST_ENOMEM, "out of memory");
+		val = eq ? eq + 1 : getenv(name);
+		/* "--build-arg K" without a value takes K from the environment, if set */
+		if (val)
+			rc = st_df_env_set(env, name, val, b->err);
+		free(name);
+	}
+	return rc;
+}
+
+static int load_ignore(struct bctx *b)
+{
+	struct st_buf data = ST_BUF_INIT;
+	char *path = NULL;
+	int rc = st_dockerignore_locate(b->o->context, b->o->dockerfile, &path, b->err);
+
+	if (rc < 0 || !path)
+		return rc;
+	rc = st_read_file_at(AT_FDCWD, path, &data, 16u << 20, b->err);
+	if (rc == 0)
+		rc = st_dockerignore_parse(data.data, data.len, path, &b->ignore, b->err);
+	st_buf_release(&data);
+	free(path);
+	return rc;
+}
+
+static int setup(struct bctx *b)
+{
+	struct st_df_env args = ST_DF_ENV_INIT;
+	struct st_df_eval_opts eo = {0};
+	struct st_buf text = ST_BUF_INIT, p = ST_BUF_INIT;
+	char rnd[17];
+	time_t now = time(NULL);
+	struct tm tm;
+	int rc;
+
+	rc = read_dockerfile(b, &text);
+	if (rc == 0)
+		rc = st_dockerfile_parse(text.data, text.len, b->dfname, 0, &b->df, b->err);
+	st_buf_release(&text);
+	if (rc == 0)
+		rc = build_args_env(b, &args);
+	eo.build_args = &args;
+	if (rc == 0)
+		rc = st_df_eval_run(b->df, &eo, &b->ev, b->err);
+	st_df_env_release(&args);
+	if (rc == 0)
+		rc = load_ignore(b);
+	if (rc == 0)
+		rc = st_buf_addf(&p, b->err, "%s/cache", st_store_root(b->s));
+	if (rc == 0)
+		rc = st_mkdir_p(AT_FDCWD, p.data, 0700, b->err);
+	if (rc == 0)
+		rc = st_buf_adds(&p, "/hash-memo", b->err);
+	if (rc == 0)
+		rc = build_hash_memo_open(p.data, &b->memo, b->err);
+	st_buf_reset(&p);
+	if (rc == 0)
+		rc = st_random_hex(rnd, 8, b->err);
+	if (rc == 0)
+		rc = st_buf_addf(&p, b->err, "%s/tmp/build-%s", st_store_root(b->s), rnd);
+	if (rc == 0 && mkdir(p.data, 0700) < 0)
+		rc = st_error_sys(b->err, "mkdir '%s'", p.data);
+	if (rc == 0)
+		b->tmp = st_buf_detach(&p, NULL);
+	st_buf_release(&p);
+	if (b->o->layer.has_epoch && b->o->layer.source_date_epoch < (int64_t)now)
+		now = (time_t)b->o->layer.source_date_epoch;
+	gmtime_r(&now, &tm);
+	(void)strftime(b->created, sizeof(b->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return rc;
+}
+
+static int add_labels(struct bctx *b, struct st_image_config *cfg)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < b->o->n_labels && rc == 0; i++) {
+		const char *l = b->o->labels[i], *eq = strchr(l, '=');
+		char *k = st_strndup(l, eq ? (size_t)(eq - l) : strlen(l));
+		if (!k)
+			return st_error_set(b->err, ST_ENOMEM, "out of memory");
+		rc = st_image_config_set_label(cfg, k, eq ? eq + 1 : "", b->err);
+		free(k);
+	}
+	return rc;
+}
+
+static int finish(struct bctx *b, struct bstate *st, struct st_descriptor *out)
+{
+	struct st_buf name = ST_BUF_INIT;
+	int rc = add_labels(b, &st->cfg);
+
+	if (rc == 0)
+		rc = st_image_write(b->s, &st->cfg, &st->man, out, b->err);
+	if (rc == 0 && b->o->n_tags == 0)
+		rc = st_store_tag(b->s, NULL, out, b->err);
+	for (size_t i = 0; i < b->o->n_tags && rc == 0; i++) {
+		struct st_ref r;
+		st_buf_reset(&name);
+		rc = st_ref_parse(b->o->tags[i], &r, b->err);
+		if (rc == 0) {
+			rc = st_ref_format(&r, ST_REF_FORMAT_NO_DIGEST, &name, b->err);
+			st_ref_release(&r);
+		}
+		if (rc == 0)
+			rc = st_store_tag(b->s, name.data, out, b->err);
+	}
+	st_buf_release(&name);
+	return rc;
+}
+
+/* Checks the tags before any work, so a bad one fails at once. */
+static int check_tags(struct bctx *b)
+{
+	for (size_t i = 0; i < b->o->n_tags; i++) {
+		struct st_ref r;
+		int rc = st_ref_parse(b->o->tags[i], &r, b->err);
+		if (rc < 0)
+			return st_error_wrap(b->err, "tag '%s'", b->o->tags[i]);
+		st_ref_release(&r);
+	}
+	return 0;
+}
+
+int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descriptor *out,
+             struct st_error *err)
+{
+	struct bctx b = {.s = s, .o = o, .err = err};
+	int target = 0, rc;
+
+	rc = check_tags(&b);
+	if (rc == 0)
+		rc = st_store_lease(s, err);
+	if (rc < 0)
+		return rc;
+	rc = setup(&b);
+	if (rc == 0)
+		rc = target_stage(&b, &target);
+	if (rc == 0) {
+		b.stages = calloc(b.ev->n_stages, sizeof(*b.stages));
+		b.needed = calloc(b.ev->n_stages, sizeof(*b.needed));
+		if (!b.stages || !b.needed)
+			rc = st_error_set(err, ST_ENOMEM, "out of memory");
+	}
+	if (rc == 0)
+		mark_needed(&b, target);
+	for (int i = 0; rc == 0 && i <= target; i++)
+		if (b.needed[i])
+			rc = build_stage(&b, i);
+	if (rc == 0)
+		rc = finish(&b, &b.stages[target], out);
+	for (size_t i = 0; b.stages && i < b.ev->n_stages; i++)
+		state_release(&b.stages[i]);
+	free(b.stages);
+	free(b.needed);
+	if (b.memo) {
+		struct st_error e2 = ST_ERROR_INIT;
+		(void)build_hash_memo_close(b.memo, &e2);
+	}
+	if (b.tmp)
+		(void)st_layer_remove_tree(b.tmp, NULL);
+	free(b.tmp);
+	st_dockerignore_free(b.ignore);
+	st_df_eval_free(b.ev);
+	st_dockerfile_free(b.df);
+	st_store_unlease(s);
+	return rc;
+}
+
+/* ---- read-only views of a state's root filesystem ---- */
+
+int build_mount_view(struct bctx *b, const struct bstate *st, char **out_dir)
+{
+	struct st_snapshot_chain chain = {0};
+	struct st_image img = {0};
+	struct st_buf opts = ST_BUF_INIT;
+	char *dir = NULL;
+	int rc;
+
+	rc = build_fresh_dir(b, "view", &dir);
+	if (rc < 0 || st->man.n_layers == 0) {
+		*out_dir = dir;
+		return rc;
+	}
+	img.manifest = st->man;
+	img.config = st->cfg;
+	rc = st_snapshot_prepare(b->s, &img, &chain, b->err);
+	if (rc == 0 && chain.n == 1) {
+		/* overlayfs wants two lower layers without an upper: bind the one read-only */
+		if (mount(chain.dirs[0], dir, NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, dir, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+			rc = st_error_sys(b->err, "bind '%s'", chain.dirs[0]);
+	} else if (rc == 0) {
+		/* NEEDSWORK: past ~60 layers the option string outgrows a page; share the run
+		 * module's fsconfig(lowerdir+) path */
+		rc = st_buf_adds(&opts,
+		                 "redirect_dir=off,metacopy=off,index=off,lowerdir=", b->err);
+		for (size_t i = chain.n; rc == 0 && i-- > 0;)
+			rc = st_buf_addf(&opts, b->err, "%s%s", chain.dirs[i], i ? ":" : "");
+		if (rc == 0 && mount("overlay", dir, "overlay", MS_RDONLY, opts.data) < 0)
+			rc = st_error_sys(b->err, "mount the build view of %zu layers", chain.n);
+	}
+	st_snapshot_chain_release(&chain);
+	st_buf_release(&opts);
+	if (rc < 0) {
+		(void)rmdir(dir);
+		free(dir);
+		return rc;
+	}
+	*out_dir = dir;
+	return 0;
+}
+
+void build_unmount_view(char *dir)
+{
+	if (!dir)
+		return;
+	(void)umount2(dir, MNT_DETACH);
+	(void)rmdir(dir);
+	free(dir);
+}

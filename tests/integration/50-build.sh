@@ -1,0 +1,123 @@
+#!/bin/sh
+# 50-build.sh: strata build end to end: the cache (what runs again and what does not), cache
+# mounts, multi-stage and --target, reproducible digests, errors; and the benchmark
+# Dockerfiles of ../shared/bench built by strata and by buildah, compared.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/podman.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root (RUN runs containers)"
+grep -q overlay /proc/filesystems || skip_all "no overlayfs"
+R=$STRATA_ROOT
+make_busybox_rootfs "$T/rootfs" || skip_all "busybox-static missing"
+st import "$T/rootfs" localhost/strata/busybox:latest >/dev/null || { echo "Bail out! import failed"; exit 1; }
+st tag localhost/strata/busybox:latest localhost/peers/busybox:latest
+
+# build CONTEXT [args]: plain progress in $T/log, image ID in $T/iid
+build() { ctx=$1; shift; st build --iidfile "$T/iid" "$@" "$ctx" > "$T/log" 2>&1; }
+ran() { grep -c ' DONE ' "$T/log"; }
+cached() { grep -c ' CACHED$' "$T/log"; }
+
+# the example of `make demo`
+check "build examples/hello" build "$SRCDIR/examples/hello" -t hello
+out=$(st run --rm hello 2>&1)
+if echo "$out" | grep -q "Hello from Strata"; then ok "run the built image"; else not_ok "run the built image"; diag "$out"; fi
+
+# the cache
+mkdir -p "$T/ctx/src/sub"
+echo one > "$T/ctx/src/a.txt"; echo two > "$T/ctx/src/sub/b.txt"
+cat > "$T/ctx/Dockerfile" <<'DF'
+FROM localhost/strata/busybox:latest
+ARG GREETING=hi
+ENV APP=/app
+WORKDIR /app
+COPY src/ /app/src/
+RUN echo "$GREETING" > /app/greeting && ls -R /app/src > /app/listing
+RUN --mount=type=cache,target=/cache sh -c 'echo run >> /cache/runs; wc -l < /cache/runs > /app/runs'
+CMD ["cat", "/app/greeting"]
+DF
+check "first build" build "$T/ctx" -t cachetest
+id1=$(cat "$T/iid")
+check "fully cached rebuild executes no step" sh -c "st build --iidfile '$T/iid2' '$T/ctx' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log'"
+check "and gives the same image ID" [ "$(cat "$T/iid2")" = "$id1" ]
+touch "$T/ctx/src/a.txt"
+check "touch without a content change executes nothing" sh -c "st build '$T/ctx' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log'"
+echo changed > "$T/ctx/src/a.txt"
+build "$T/ctx" -t cachetest
+check "a changed COPY source re-runs that COPY and the 2 steps after it" [ "$(ran)" = 3 ]
+check "and the steps before it come from the cache" [ "$(cached)" -ge 3 ]
+check "a build arg reaches RUN's key" sh -c "st build --build-arg GREETING=hello --iidfile '$T/iid3' '$T/ctx' > '$T/log' 2>&1 && grep -q ' DONE ' '$T/log' && [ \"\$(st run --rm \$(cat '$T/iid3'))\" = hello ]"
+check "the cache mount kept its files between builds" sh -c "[ \"\$(st run --rm cachetest cat /app/runs)\" -ge 2 ]"
+check "and is not in the image" sh -c "! st run --rm cachetest ls /cache/runs >/dev/null 2>&1"
+check "history has one entry per instruction" sh -c "[ \$(st history cachetest | grep -c -e 'RUN' -e 'COPY' -e 'WORKDIR' -e 'ENV' -e 'CMD') -ge 6 ]"
+check "builder prune empties the cache" sh -c "st builder prune >/dev/null && st build '$T/ctx' > '$T/log' 2>&1 && grep -q ' DONE ' '$T/log'"
+
+# multi-stage, --target
+mkdir -p "$T/ms"
+cat > "$T/ms/Dockerfile" <<'DF'
+FROM localhost/strata/busybox:latest AS broken
+RUN exit 3
+FROM localhost/strata/busybox:latest AS build
+RUN mkdir /out && echo artifact > /out/a
+FROM localhost/strata/busybox:latest
+COPY --from=build /out/ /opt/
+CMD ["cat", "/opt/a"]
+DF
+check "an unneeded failing stage does not fail the build" build "$T/ms" -t ms
+check "COPY --from a stage" sh -c "[ \"\$(st run --rm ms)\" = artifact ]"
+check_fails "--target of the failing stage fails with its exit code" "exit code 3" st build --target broken "$T/ms"
+check_fails "unknown --target" "could not be found" st build --target nosuch "$T/ms"
+
+# reproducible
+check "SOURCE_DATE_EPOCH: two fresh stores, one manifest digest" sh -c "
+	SOURCE_DATE_EPOCH=1700000000 '$STRATA' --root '$T/s1' import '$T/rootfs' localhost/strata/busybox:latest >/dev/null &&
+	SOURCE_DATE_EPOCH=1700000000 '$STRATA' --root '$T/s2' import '$T/rootfs' localhost/strata/busybox:latest >/dev/null &&
+	SOURCE_DATE_EPOCH=1700000000 '$STRATA' --root '$T/s1' build -t r '$T/ctx' >/dev/null 2>&1 &&
+	sleep 1 && SOURCE_DATE_EPOCH=1700000000 '$STRATA' --root '$T/s2' build -t r '$T/ctx' >/dev/null 2>&1 &&
+	[ \"\$('$STRATA' --root '$T/s1' inspect r | grep '\"Digest\"')\" = \"\$('$STRATA' --root '$T/s2' inspect r | grep '\"Digest\"')\" ]"
+
+# errors: clear, nothing tagged, store consistent
+mkdir -p "$T/bad"
+printf 'FROM localhost/strata/busybox:latest\nCOPY missing.txt /x\n' > "$T/bad/Dockerfile"
+check_fails "COPY of a missing context file" "Dockerfile:2.*missing.txt" st build -t bad:1 "$T/bad"
+printf 'FROM nosuch/image:1\n' > "$T/bad/Dockerfile"
+check_fails "FROM an unknown image" "nosuch/image" st build -t bad:2 "$T/bad"
+printf 'FROM localhost/strata/busybox:latest\nRUN echo first-line && echo last-words >&2 && exit 7\n' > "$T/bad/Dockerfile"
+check_fails "failing RUN: exit code and last output" "exit code 7.*last-words|last-words.*exit code 7" sh -c "st build -t bad:3 '$T/bad' 2>&1 | tr '\n' ' ' >&2; exit 1"
+printf 'FROM localhost/strata/busybox:latest AS a\nCOPY --from=b /x /x\nFROM localhost/strata/busybox:latest AS b\nCOPY --from=a /x /x\n' > "$T/bad/Dockerfile"
+check_fails "a cycle in --from" "not a stage|no such image|cycle" st build -t bad:4 "$T/bad"
+check "nothing was tagged" sh -c "! st images | grep -q '^bad '"
+check "fsck after the failures" st fsck
+
+# the benchmark Dockerfiles against buildah (same bases, same rootfs and config)
+if [ ! -d "$SHARED/bench/dockerfiles" ]; then
+	skip "../shared/bench missing (a user's clone): benchmark Dockerfiles not built"
+else
+	python3 "$SHARED/bench/gen-tree.py" "$T/bctx/src" >/dev/null 2>&1
+	for df in single multi; do
+		check "build $df.Dockerfile" build "$T/bctx" -f "$SHARED/bench/dockerfiles/$df.Dockerfile" -t bench:$df
+	done
+	if command -v buildah >/dev/null; then
+		podman_setup
+		skopeo copy -q "oci:$R:localhost/peers/busybox:latest" containers-storage:localhost/peers/busybox:latest
+		for df in single multi; do
+			if buildah bud --layers --network none -q -f "$SHARED/bench/dockerfiles/$df.Dockerfile" -t localhost/bh:$df "$T/bctx" >"$T/bh.log" 2>&1; then
+				mkdir -p "$T/cmp-$df"
+				skopeo copy -q containers-storage:localhost/bh:$df "oci:$T/cmp-$df/layout:bh" &&
+				umoci unpack --image "$T/cmp-$df/layout:bh" "$T/cmp-$df/bh" >/dev/null &&
+				st unpack bench:$df "$T/cmp-$df/strata"
+				python3 "$SRCDIR/tests/integration/treeinfo.py" "$T/cmp-$df/bh/rootfs" > "$T/cmp-$df/a"
+				python3 "$SRCDIR/tests/integration/treeinfo.py" "$T/cmp-$df/strata" > "$T/cmp-$df/b"
+				check "$df: same root filesystem as buildah" diff "$T/cmp-$df/a" "$T/cmp-$df/b"
+				bcfg=$(skopeo inspect --config "oci:$T/cmp-$df/layout:bh" | python3 -c 'import json,sys; c=json.load(sys.stdin)["config"]; print(json.dumps([c.get(k) for k in ("Env","Cmd","Entrypoint","WorkingDir","User")]))')
+				scfg=$(st inspect bench:$df | python3 -c 'import json,sys; c=json.load(sys.stdin)[0]["Config"]["config"]; print(json.dumps([c.get(k) for k in ("Env","Cmd","Entrypoint","WorkingDir","User")]))')
+				check "$df: same config fields as buildah" [ "$bcfg" = "$scfg" ]
+				[ "$bcfg" = "$scfg" ] || diag "buildah $bcfg" "strata $scfg"
+			else
+				skip "buildah bud failed: $(tail -1 "$T/bh.log")"
+			fi
+		done
+		podman_cleanup
+	else
+		skip "buildah missing"
+	fi
+fi
+done_testing
