@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,7 +362,14 @@ static int exec_container(struct bctx *b, const struct st_image *img,
 		return st_error_sys(err, "pipe");
 	}
 	r.fd = pfd[0];
-	if (pthread_create(&th, NULL, read_output, &r) != 0) {
+	/* the runtime waits for its child through a signalfd: SIGCHLD and the forwarded
+	 * signals must not land in the reader thread, so it starts with them all blocked */
+	sigset_t all, old;
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_BLOCK, &all, &old);
+	int trc = pthread_create(&th, NULL, read_output, &r);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (trc != 0) {
 		(void)close(pfd[0]);
 		(void)close(pfd[1]);
 		st_container_remove(c, true, NULL);

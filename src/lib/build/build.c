@@ -133,6 +133,17 @@ static int stage_base(struct bctx *b, int i, struct bstate *st)
 	return rc;
 }
 
+/* BuildKit gives every stage a PATH when its base has none (system.DefaultPathEnv). */
+static int default_path(struct bstate *st, struct st_error *err)
+{
+	for (size_t k = 0; st->cfg.env.v && k < st->cfg.env.n; k++)
+		if (st_str_has_prefix(st->cfg.env.v[k], "PATH="))
+			return 0;
+	return st_image_config_setenv(
+	        &st->cfg, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	        err);
+}
+
 static int build_stage(struct bctx *b, int i)
 {
 	struct bstate *st = &b->stages[i];
@@ -143,6 +154,8 @@ static int build_stage(struct bctx *b, int i)
 			n_steps++;
 	build_event(b, ST_BUILD_STEP, i, 1, n_steps, b->ev->stages[i].base, 0);
 	rc = stage_base(b, i, st);
+	if (rc == 0)
+		rc = default_path(st, b->err);
 	/* ONBUILD triggers of the base run in the stage that uses it; the new image has none */
 	if (rc == 0 && st->cfg.on_build.v)
 		rc = st_error_set(
