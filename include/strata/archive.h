@@ -17,6 +17,13 @@
  * descriptor from index.json. -ST_ENOTFOUND, -ST_EINVALID (ambiguous prefix, bad reference). */
 ST_API int st_image_lookup(struct st_store *store, const char *spec, struct st_descriptor *out,
                            struct st_error *err);
+struct st_image;
+struct st_platform;
+/* st_image_lookup then st_image_load: the image a user named, loaded and verified (an index
+ * resolved for `platform`, NULL: the host). Release *out with st_image_release(). */
+ST_API int st_image_open(struct st_store *store, const char *spec,
+                         const struct st_platform *platform, struct st_image *out,
+                         struct st_error *err);
 /* The image ID (config digest) of the image `desc` names (an index resolved for the host). */
 ST_API int st_image_id(struct st_store *store, const struct st_descriptor *desc,
                        struct st_digest *out, struct st_error *err);
@@ -43,7 +50,6 @@ ST_API int st_import(struct st_store *store, const char *path, int fd,
 
 /* ---- filesystems of images ---- */
 
-struct st_image;
 /* Writes the image's flattened root filesystem (whiteouts applied, as `umoci unpack`'s
  * rootfs) to `dest`, which must not exist: it is built in a temporary directory beside it and
  * renamed when complete, so a failure leaves nothing. Ownership is kept when running as root. */

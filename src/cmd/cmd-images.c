@@ -323,7 +323,6 @@ int cmd_history(int argc, char **argv)
 	                                     {NULL, 0, NULL, 0}};
 	struct st_error err = ST_ERROR_INIT;
 	struct st_store *s = NULL;
-	struct st_descriptor d;
 	struct st_image img;
 	bool trunc = true;
 	size_t layer;
@@ -340,8 +339,7 @@ int cmd_history(int argc, char **argv)
 		return cmd_usage_error("history", "needs exactly one image");
 	if (cmd_open_store(&s))
 		return 1;
-	if (st_image_lookup(s, argv[optind], &d, &err) < 0 ||
-	    st_image_load(s, &d, NULL, &img, &err) < 0) {
+	if (st_image_open(s, argv[optind], NULL, &img, &err) < 0) {
 		st_store_free(s);
 		return cmd_fail(&err, "history '%s'", argv[optind]);
 	}
@@ -362,7 +360,6 @@ int cmd_history(int argc, char **argv)
 			       h->comment ? h->comment : "");
 	}
 	st_image_release(&img);
-	st_descriptor_release(&d);
 	st_store_free(s);
 	return 0;
 }

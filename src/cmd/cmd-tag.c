@@ -175,14 +175,9 @@ static void print_change(enum st_change_kind kind, const char *path, void *ctx)
 /* Unpacks IMAGE into dir (a fresh path under the store's tmp/). */
 static int unpack_to(struct st_store *s, const char *spec, const char *dir, struct st_error *err)
 {
-	struct st_descriptor d;
 	struct st_image img;
-	int rc = st_image_lookup(s, spec, &d, err);
+	int rc = st_image_open(s, spec, NULL, &img, err);
 
-	if (rc < 0)
-		return rc;
-	rc = st_image_load(s, &d, NULL, &img, err);
-	st_descriptor_release(&d);
 	if (rc < 0)
 		return rc;
 	rc = st_unpack(s, &img, dir, err);

@@ -119,3 +119,16 @@ done:
 	st_store_entries_free(d, n);
 	return rc;
 }
+
+int st_image_open(struct st_store *s, const char *spec, const struct st_platform *platform,
+                  struct st_image *out, struct st_error *err)
+{
+	struct st_descriptor d;
+	int rc = st_image_lookup(s, spec, &d, err);
+
+	if (rc < 0)
+		return rc;
+	rc = st_image_load(s, &d, platform, out, err);
+	st_descriptor_release(&d);
+	return rc < 0 ? st_error_wrap(err, "image '%s'", spec) : 0;
+}

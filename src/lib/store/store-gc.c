@@ -238,6 +238,20 @@ static bool is_hex_name(const char *s, size_t want)
 	return n == want;
 }
 
+/* A DIR over a dup of dirfd, rewound (the dup shares its offset with the store's fd). */
+static int open_dup_dir(int dirfd, const char *what, DIR **out, struct st_error *err)
+{
+	int fd = dup(dirfd);
+
+	if (fd < 0 || !(*out = fdopendir(fd))) {
+		if (fd >= 0)
+			(void)close(fd);
+		return st_error_sys(err, "open '%s'", what);
+	}
+	rewinddir(*out);
+	return 0;
+}
+
 static int sweep_dir(struct st_store *s, struct st_gc *gc, enum st_digest_alg alg,
                      struct st_gc_stats *stats, struct st_error *err)
 {
@@ -247,13 +261,9 @@ static int sweep_dir(struct st_store *s, struct st_gc *gc, enum st_digest_alg al
 
 	if (fd < 0)
 		return fd;
-	fd = dup(fd);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			(void)close(fd);
-		return st_error_sys(err, "open '%s/blobs'", s->root);
-	}
-	rewinddir(d); /* the dup shares its offset with the store's fd */
+	fd = open_dup_dir(fd, "blobs", &d, err);
+	if (fd < 0)
+		return fd;
 	while ((e = readdir(d))) {
 		struct st_digest dg;
 		struct stat st;
@@ -278,16 +288,12 @@ static int sweep_dir(struct st_store *s, struct st_gc *gc, enum st_digest_alg al
 
 static int sweep_tmp(struct st_store *s, struct st_gc_stats *stats, struct st_error *err)
 {
-	int fd = dup(s->tmp_fd);
 	cleanup_dir DIR *d = NULL;
 	struct dirent *e;
+	int rc = open_dup_dir(s->tmp_fd, "tmp", &d, err);
 
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			(void)close(fd);
-		return st_error_sys(err, "open '%s/tmp'", s->root);
-	}
-	rewinddir(d);
+	if (rc < 0)
+		return rc;
 	/* with the lease held exclusively no writer is alive: what is here is debris */
 	while ((e = readdir(d))) {
 		struct stat st;
@@ -397,13 +403,9 @@ static int fsck_blobs(struct st_store *s, enum st_digest_alg alg, struct st_gc *
 
 	if (fd < 0)
 		return fd;
-	fd = dup(fd);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		if (fd >= 0)
-			(void)close(fd);
-		return st_error_sys(err, "open '%s/blobs'", s->root);
-	}
-	rewinddir(d);
+	fd = open_dup_dir(fd, "blobs", &d, err);
+	if (fd < 0)
+		return fd;
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
