@@ -3,7 +3,7 @@
 # Debian minbase rootfs of ../shared/bench/make-bases.sh (page cache warm).
 #   create: layer-tool create (gzip, zstd)  vs  tar -cf - . | pigz -6 | sha256sum,  | zstd -3
 #   apply:  layer-tool apply (flat)         vs  gzip -dc | tar -x,  umoci unpack
-# Prints mean times, ratios, MB/s (uncompressed tar bytes) and files/s.
+# Prints median wall and CPU times, ratios, MB/s (uncompressed tar bytes) and files/s.
 # usage: bench/layers.sh [BUILD_DIR]   (default: build; needs src/lib/libstrata.a built there)
 # env: ROOTFS (default /tmp/peers-base/debian-rootfs), OCI (default /tmp/peers-base/oci-debian),
 #      RUNS (default 5), WORK (default /tmp/strata-bench-layers)
@@ -16,7 +16,7 @@ OCI=${OCI:-/tmp/peers-base/oci-debian}
 RUNS=${RUNS:-5}
 WORK=${WORK:-/tmp/strata-bench-layers}
 
-for t in hyperfine pigz zstd umoci python3 cc pkg-config; do
+for t in pigz zstd umoci python3 cc pkg-config; do
 	command -v "$t" >/dev/null || { echo "layers.sh: needs $t" >&2; exit 1; }
 done
 if [ ! -d "$ROOTFS" ] || [ ! -d "$OCI" ]; then
@@ -48,16 +48,40 @@ TARBYTES=$(tar -C "$ROOTFS" -cf - . | wc -c)
 tar -C "$ROOTFS" -cf - . >/dev/null; cat "$LAYER" >/dev/null
 
 X=$WORK/x
-hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$WORK/create.json" \
-	-n strata-gzip "$TOOL create -c gzip $ROOTFS $WORK/l.tgz" \
-	-n pigz-6 "bash -c 'tar -C $ROOTFS -cf - . | pigz -6 | sha256sum'" \
-	-n strata-zstd "$TOOL create -c zstd $ROOTFS $WORK/l.zst" \
-	-n zstd-3 "bash -c 'tar -C $ROOTFS -cf - . | zstd -3 -q | sha256sum'" >&2
-hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$WORK/apply.json" \
-	--prepare "rm -rf $X" \
-	-n strata-apply "$TOOL apply -n $LAYER $X" \
-	-n gzip-tar "bash -c 'mkdir $X && gzip -dc $LAYER | tar -C $X -x'" \
-	-n umoci-unpack "umoci unpack --image $OCI:$TAG $X" >&2
+# Tools run in alternation, one run of each per round (the vCPU speed drifts and other work may
+# share the machine: series after series would turn that into false differences). Each ratio is
+# the median of the per-round ratios; wall and CPU (user+sys of the whole process tree) medians.
+duel() { # NAME then "label|prepare|command" ...
+	python3 - "$RUNS" "$WORK/$1.json" "${@:2}" <<'PY'
+import json, os, resource, subprocess, sys, time
+runs, out, specs = int(sys.argv[1]), sys.argv[2], [a.split("|", 2) for a in sys.argv[3:]]
+res = {name: {"wall": [], "cpu": []} for name, _, _ in specs}
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+for rnd in range(runs + 1):  # round 0 is the warm-up
+    order = specs[rnd % len(specs):] + specs[:rnd % len(specs)]
+    for name, prep, cmd in order:
+        if prep:
+            subprocess.run(prep, shell=True, check=True)
+        c0, t0 = cpu(), time.monotonic()
+        subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
+        t1, c1 = time.monotonic(), cpu()
+        if rnd:
+            res[name]["wall"].append(t1 - t0)
+            res[name]["cpu"].append(c1 - c0)
+json.dump(res, open(out, "w"))
+PY
+}
+duel create \
+	"strata-gzip||$TOOL create -c gzip $ROOTFS $WORK/l.tgz" \
+	"pigz-6||tar -C $ROOTFS -cf - . | pigz -6 | sha256sum" \
+	"strata-zstd||$TOOL create -c zstd $ROOTFS $WORK/l.zst" \
+	"zstd-3||tar -C $ROOTFS -cf - . | zstd -3 -q | sha256sum"
+duel apply \
+	"strata-apply|rm -rf $X|$TOOL apply -n $LAYER $X" \
+	"gzip-tar|rm -rf $X|mkdir $X && gzip -dc $LAYER | tar -C $X -x" \
+	"umoci-unpack|rm -rf $X|umoci unpack --image $OCI:$TAG $X >/dev/null"
 rm -rf "$X"
 
 STRATA_GZ=$(stat -c %s "$WORK/l.tgz")
@@ -67,27 +91,28 @@ ZSTD_ZST=$(tar -C "$ROOTFS" -cf - . | zstd -3 -q | wc -c)
 "$TOOL" create -c gzip "$ROOTFS" /dev/null 2>&1 | grep -E '^(compressor|level)' | tr '\n' ' '
 echo
 python3 - "$WORK" "$FILES" "$TARBYTES" "$STRATA_GZ" "$PIGZ_GZ" "$STRATA_ZST" "$ZSTD_ZST" <<'PY'
-import json, sys
+import json, statistics as st, sys
 work, files, tarbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 sgz, pgz, szs, zzs = map(int, sys.argv[4:8])
-def means(f):
-    return {r["command"]: r["mean"] for r in json.load(open(f))["results"]}
-c, a = means(work + "/create.json"), means(work + "/apply.json")
-print(f"rootfs: {files} entries, {tarbytes/1e6:.1f} MB of tar")
-def row(name, t, peer=None, ref=None):
-    s = f"  {name:14s} {t:6.2f} s  {tarbytes/1e6/t:7.1f} MB/s  {files/t:8.0f} files/s"
-    if peer: s += f"   {t/ref:.2f}x {peer}"
+c, a = json.load(open(work + "/create.json")), json.load(open(work + "/apply.json"))
+print(f"rootfs: {files} entries, {tarbytes/1e6:.1f} MB of tar; medians of {len(c['pigz-6']['wall'])} rounds")
+print(f"  {'':14s} {'wall':>7s} {'cpu':>7s} {'MB/s':>7s} {'files/s':>8s}  ratio (median of per-round ratios)")
+def row(d, name, *peers):
+    t = st.median(d[name]["wall"])
+    s = f"  {name:14s} {t:6.2f}s {st.median(d[name]['cpu']):6.2f}s {tarbytes/1e6/t:7.1f} {files/t:8.0f}"
+    for p in peers:
+        r = st.median(x / y for x, y in zip(d[name]["wall"], d[p]["wall"]))
+        s += f"  {r:.2f}x {p}"
     print(s)
 print("create:")
-row("strata-gzip", c["strata-gzip"], "pigz-6", c["pigz-6"])
-row("pigz-6", c["pigz-6"])
-row("strata-zstd", c["strata-zstd"], "zstd-3", c["zstd-3"])
-row("zstd-3", c["zstd-3"])
+row(c, "strata-gzip", "pigz-6")
+row(c, "pigz-6")
+row(c, "strata-zstd", "zstd-3")
+row(c, "zstd-3")
 print(f"  size: strata-gzip {sgz} vs pigz-6 {pgz} ({100*(sgz-pgz)/pgz:+.1f}%), "
       f"strata-zstd {szs} vs zstd-3 {zzs} ({100*(szs-zzs)/zzs:+.1f}%)")
 print("apply (the base image's gzip layer):")
-row("strata-apply", a["strata-apply"], "gzip|tar", a["gzip-tar"])
-print(f"  {'':14s} {'':6s}    {'':7s}       {'':8s}           {a['strata-apply']/a['umoci-unpack']:.2f}x umoci-unpack")
-row("gzip|tar", a["gzip-tar"])
-row("umoci-unpack", a["umoci-unpack"])
+row(a, "strata-apply", "gzip-tar", "umoci-unpack")
+row(a, "gzip-tar")
+row(a, "umoci-unpack")
 PY

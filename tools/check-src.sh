@@ -7,7 +7,7 @@ rc=0
 level() {
 	case $1 in
 	util) echo 0 ;; digest|ref) echo 1 ;; store) echo 2 ;; image|layer) echo 3 ;;
-	dockerfile) echo 3 ;; archive|build|run|registry|snapshot) echo 4 ;; *) echo 9 ;;
+	dockerfile) echo 3 ;; archive|build|run|registry|snapshot|serve) echo 4 ;; *) echo 9 ;;
 	esac
 }
 hdr_module() { # include/strata/X.h -> module of X

@@ -9,6 +9,7 @@
 
 #include "strata/common.h"
 #include "strata/layer.h"
+#include "strata/registry.h"
 #include "strata/store.h"
 
 enum st_build_event_kind {
@@ -44,9 +45,19 @@ struct st_build_opts {
 	size_t n_build_args;
 	const char *target; /* stage name; NULL: the last stage */
 	bool no_cache;
-	const char *const *labels; /* "K=V" added to the final config */
+	/* --pull: pull every base image again; without it an image is pulled only when missing */
+	bool pull;
+	const struct st_registry_opts *registry; /* for those pulls; NULL: the defaults */
+	const char *const *labels;               /* "K=V" added to the final config */
 	size_t n_labels;
 	bool network_none; /* RUN without network (default: host's, as BuildKit's OCI worker) */
+	/* --secret "id=ID,src=PATH" (or "id=ID,env=VAR"): files RUN --mount=type=secret binds;
+	 * never in a layer, never in a key (only the mount's spec is) */
+	const char *const *secrets;
+	size_t n_secrets;
+	const char *ssh_sock; /* --ssh default: the agent socket RUN --mount=type=ssh binds */
+	const char *const *add_hosts; /* --add-host "NAME:IP": /etc/hosts of RUN */
+	size_t n_add_hosts;
 	struct st_layer_create_opts layer; /* compression; has_epoch/source_date_epoch */
 	st_build_progress_fn progress;
 	void *progress_ctx;

@@ -216,6 +216,8 @@ ST_API int st_image_config_set_shell(struct st_image_config *c, const char *cons
                                      struct st_error *err);
 ST_API int st_image_config_add_on_build(struct st_image_config *c, const char *trigger,
                                         struct st_error *err);
+/* Removes every ONBUILD trigger (an image built FROM this one ran them). */
+ST_API int st_image_config_clear_on_build(struct st_image_config *c, struct st_error *err);
 /* Adds a port ("80", "80/tcp", "53/udp"; no protocol means tcp, as Docker). */
 ST_API int st_image_config_add_exposed_port(struct st_image_config *c, const char *port,
                                             struct st_error *err);

@@ -14,6 +14,7 @@
 #include "strata/ref.h"
 #include "strata/registry.h"
 #include "strata/run.h"
+#include "strata/serve.h"
 #include "strata/snapshot.h"
 #include "strata/store.h"
 

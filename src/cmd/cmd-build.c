@@ -34,7 +34,7 @@ static void on_event(const struct st_build_event *ev, void *ctx)
 		fprintf(stderr, "#%d CACHED\n", p->n);
 		break;
 	case ST_BUILD_DONE:
-		fprintf(stderr, "#%d DONE %.1fs\n", p->n, ev->seconds);
+		fprintf(stderr, "#%d DONE %.2fs\n", p->n, ev->seconds);
 		break;
 	case ST_BUILD_OUTPUT:
 		fprintf(stderr, "#%d %.*s", p->n, (int)ev->len, ev->data);
@@ -57,8 +57,12 @@ static const char build_usage[] =
         "      --build-arg K[=V]       set a build argument (K alone: from the environment)\n"
         "      --target STAGE          build up to this stage\n"
         "      --no-cache              run every step\n"
+        "      --pull                  pull every base image again (else only when missing)\n"
         "      --label K=V             add a label to the image\n"
         "      --network host|none     RUN's network (default host, as BuildKit)\n"
+        "      --secret id=ID,src=FILE a file for RUN --mount=type=secret (or env=VAR)\n"
+        "      --ssh default           forward $SSH_AUTH_SOCK to RUN --mount=type=ssh\n"
+        "      --add-host NAME:IP      a line of RUN's /etc/hosts\n"
         "      --progress auto|plain|tty\n"
         "  -q, --quiet                 print only the image ID\n"
         "      --iidfile FILE          write the image ID to FILE\n"
@@ -68,7 +72,7 @@ static const char build_usage[] =
 
 struct build_args {
 	struct st_build_opts o;
-	const char **tags, **bargs, **labels;
+	const char **tags, **bargs, **labels, **secrets, **hosts;
 	const char *iidfile;
 	bool quiet, reproducible;
 };
@@ -88,6 +92,10 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 	                                     {"compression", required_argument, NULL, 'z'},
 	                                     {"reproducible", no_argument, NULL, 'r'},
 	                                     {"platform", required_argument, NULL, 'P'},
+	                                     {"pull", no_argument, NULL, 'u'},
+	                                     {"secret", required_argument, NULL, 's'},
+	                                     {"ssh", required_argument, NULL, 'S'},
+	                                     {"add-host", required_argument, NULL, 'H'},
 	                                     {NULL, 0, NULL, 0}};
 	struct st_platform host, want;
 	int c;
@@ -108,6 +116,21 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 			break;
 		case 'n':
 			a->o.no_cache = true;
+			break;
+		case 'u':
+			a->o.pull = true;
+			break;
+		case 's':
+			a->secrets[a->o.n_secrets++] = optarg;
+			break;
+		case 'S':
+			if (strcmp(optarg, "default") != 0 || !getenv("SSH_AUTH_SOCK"))
+				return cmd_usage_error("build", "--ssh: only \"default\" "
+				                                "(with SSH_AUTH_SOCK set)");
+			a->o.ssh_sock = getenv("SSH_AUTH_SOCK");
+			break;
+		case 'H':
+			a->hosts[a->o.n_add_hosts++] = optarg;
 			break;
 		case 'l':
 			a->labels[a->o.n_labels++] = optarg;
@@ -198,7 +221,12 @@ int cmd_build(int argc, char **argv)
 	a.tags = calloc((size_t)argc, sizeof(char *));
 	a.bargs = calloc((size_t)argc, sizeof(char *));
 	a.labels = calloc((size_t)argc, sizeof(char *));
-	rc = a.tags && a.bargs && a.labels ? parse_build(argc, argv, &a) : 1;
+	a.secrets = calloc((size_t)argc, sizeof(char *));
+	a.hosts = calloc((size_t)argc, sizeof(char *));
+	rc = a.tags && a.bargs && a.labels && a.secrets && a.hosts ? parse_build(argc, argv, &a)
+	                                                           : 1;
+	a.o.secrets = a.secrets;
+	a.o.add_hosts = a.hosts;
 	a.o.tags = a.tags;
 	a.o.build_args = a.bargs;
 	a.o.labels = a.labels;
@@ -234,6 +262,8 @@ int cmd_build(int argc, char **argv)
 	free(a.tags);
 	free(a.bargs);
 	free(a.labels);
+	free(a.secrets);
+	free(a.hosts);
 	return rc;
 }
 

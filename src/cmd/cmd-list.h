@@ -33,3 +33,4 @@ int cmd_diff(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_bundle(int argc, char **argv);
+int cmd_serve(int argc, char **argv);

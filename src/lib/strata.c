@@ -16,5 +16,6 @@ int st_strata_register(struct st_store *store, struct st_error *err)
 		rc = st_snapshot_register_gc(store, err);
 	if (rc == 0)
 		rc = st_build_register_gc(store, err);
+	rc = rc ? rc : st_serve_register_gc(store, err);
 	return rc;
 }

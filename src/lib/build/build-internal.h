@@ -29,11 +29,14 @@ struct bctx {
 	struct build_hash_memo *memo;
 	struct bstate *stages;
 	bool *needed;
-	char *tmp;        /* <root>/tmp/build-<rnd>: views and uppers of this build */
-	char created[32]; /* history/config time of this build */
-	char dfname[256]; /* the Dockerfile's name in messages */
-	int n_dirs;       /* counter for fresh directories under tmp */
-	bool miss;        /* a step ran: explain only the first */
+	char *tmp;              /* <root>/tmp/build-<rnd>: views and uppers of this build */
+	char created[32];       /* history/config time of this build */
+	char dfname[256];       /* the Dockerfile's name in messages */
+	int n_dirs;             /* counter for fresh directories under tmp */
+	bool miss;              /* a step ran: explain only the first */
+	struct st_strv pulled;  /* names pulled by this build (--pull pulls each once) */
+	struct st_buf text;     /* the Dockerfile as read */
+	struct st_df_env bargs; /* --build-arg values */
 	struct st_error *err;
 };
 
@@ -48,6 +51,14 @@ int build_fresh_dir(struct bctx *b, const char *what, char **out);
  * directory for no layers); *out_dir is malloc'd. build_unmount_view undoes it. */
 int build_mount_view(struct bctx *b, const struct bstate *st, char **out_dir);
 void build_unmount_view(char *dir);
+
+/* Opens the image `name` (FROM, --from, RUN --mount from=): from the store, pulled through the
+ * registry client when it is missing there, or pulled again first with --pull (once a build). */
+int build_open_image(struct bctx *b, const char *name, struct st_image *out);
+
+/* Splices the ONBUILD triggers of the needed stages' base images after their FROM lines and
+ * parses and evaluates the Dockerfile again (build-onbuild.c). */
+int build_onbuild(struct bctx *b);
 
 /* The stage a --from names (by name or index), or -1 when it names an image. */
 int build_stage_ref(const struct bctx *b, const char *name, int before);

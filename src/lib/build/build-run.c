@@ -31,6 +31,7 @@ struct mounts {
 	size_t n_locks;
 	char *views[8]; /* stage views mounted for binds */
 	size_t n_views;
+	char ssh_target[1024]; /* where an ssh mount put the agent's socket */
 };
 
 static void mounts_release(struct mounts *m)
@@ -110,6 +111,13 @@ static int parse_fields(const char *spec, struct mfields *f, const char *where,
 		if (*p == ',')
 			p++;
 	}
+	if (strcmp(f->type, "secret") == 0 && !f->id[0] && f->target[0])
+		setf(f->id, sizeof(f->id), strrchr(f->target, '/') + 1,
+		     strlen(strrchr(f->target, '/') + 1));
+	if (strcmp(f->type, "secret") == 0 && !f->target[0] && f->id[0])
+		(void)snprintf(f->target, sizeof(f->target), "/run/secrets/%s", f->id);
+	if (strcmp(f->type, "ssh") == 0 && !f->target[0])
+		setf(f->target, sizeof(f->target), "/run/buildkit/ssh_agent.0", 25);
 	if (!f->target[0])
 		return st_error_set(err, ST_EINVALID, "%s: --mount=%s: target is required", where,
 		                    spec);
@@ -137,6 +145,71 @@ static int push_mount(struct mounts *m, enum st_mount_type type, const char *src
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	}
 	m->n++;
+	return 0;
+}
+
+/* Writes the string data as dir/name. */
+static int write_in(const char *dir, const char *name, const char *data, mode_t mode,
+                    struct st_error *err)
+{
+	int fd = st_open_dir_at(AT_FDCWD, dir, err), rc;
+
+	if (fd < 0)
+		return fd;
+	rc = st_write_file_atomic(fd, name, fd, data, strlen(data), mode, err);
+	(void)close(fd);
+	return rc;
+}
+
+/* The value of key k in a "k=v,k2=v2" spec, copied into out[cap]; false when absent. */
+static bool spec_value(const char *spec, const char *k, char *out, size_t cap)
+{
+	size_t kl = strlen(k);
+
+	for (const char *p = spec; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len > kl && strncmp(p, k, kl) == 0 && p[kl] == '=') {
+			setf(out, cap, p + kl + 1, len - kl - 1);
+			return true;
+		}
+		p += len + (p[len] == ',');
+	}
+	return false;
+}
+
+/* A secret mount: the file (or a file holding the environment variable) --secret gave for the
+ * id, bound read-only. A secret the build was not given is skipped unless required. */
+static int secret_mount(struct bctx *b, const struct mfields *f, bool required, struct mounts *m,
+                        const char *where)
+{
+	char id[256], src[1024], var[256], *path = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < b->o->n_secrets; i++) {
+		const char *sp = b->o->secrets[i];
+		if (!spec_value(sp, "id", id, sizeof(id)) || strcmp(id, f->id) != 0)
+			continue;
+		if (spec_value(sp, "src", src, sizeof(src)) ||
+		    spec_value(sp, "source", src, sizeof(src)))
+			return push_mount(m, ST_MOUNT_BIND, src, f->target, NULL, true, b->err);
+		if (!spec_value(sp, "env", var, sizeof(var)) || !getenv(var))
+			break;
+		rc = build_fresh_dir(b, "secret", &path);
+		if (rc == 0)
+			rc = write_in(path, "s", getenv(var), 0400, b->err);
+		if (rc == 0) {
+			char file[1100];
+			(void)snprintf(file, sizeof(file), "%s/s", path);
+			rc = push_mount(m, ST_MOUNT_BIND, file, f->target, NULL, true, b->err);
+		}
+		free(path);
+		return rc;
+	}
+	if (required)
+		return st_error_set(
+		        b->err, ST_ENOTFOUND,
+		        "%s: secret \"%s\" is required but was not given (--secret id=%s,src=FILE)",
+		        where, f->id, f->id);
 	return 0;
 }
 
@@ -225,6 +298,21 @@ static int run_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *
 			rc = cache_mount(b, &f, m);
 		} else if (strcmp(f.type, "bind") == 0) {
 			rc = bind_mount(b, stage, &f, m, where);
+		} else if (strcmp(f.type, "secret") == 0) {
+			rc = secret_mount(b, &f, strstr(ei->flags.v[i], "required=true") != NULL, m,
+			                  where);
+		} else if (strcmp(f.type, "ssh") == 0) {
+			if (!b->o->ssh_sock)
+				rc = st_error_set(b->err, ST_ENOTFOUND,
+				                  "%s: RUN --mount=type=ssh needs --ssh default "
+				                  "(with SSH_AUTH_SOCK set)",
+				                  where);
+			else
+				rc = push_mount(m, ST_MOUNT_BIND, b->o->ssh_sock, f.target, NULL,
+				                false, b->err);
+			if (rc == 0)
+				setf(m->ssh_target, sizeof(m->ssh_target), f.target,
+				     strlen(f.target));
 		} else if (strcmp(f.type, "tmpfs") == 0) {
 			char opt[64];
 			(void)snprintf(opt, sizeof(opt), "%s%s", f.size[0] ? "size=" : "", f.size);
@@ -236,6 +324,37 @@ static int run_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *
 			                  f.type);
 		}
 	}
+	return rc;
+}
+
+/* --add-host: an /etc/hosts with localhost and the given names, bound read-only. */
+static int hosts_mount(struct bctx *b, struct mounts *m)
+{
+	struct st_buf text = ST_BUF_INIT, file = ST_BUF_INIT;
+	char *dir = NULL;
+	int rc = st_buf_adds(
+	        &text, "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", b->err);
+
+	for (size_t i = 0; i < b->o->n_add_hosts && rc == 0; i++) {
+		const char *h = b->o->add_hosts[i], *colon = strchr(h, ':');
+		if (!colon || colon == h || !colon[1])
+			rc = st_error_set(b->err, ST_EINVALID, "--add-host \"%s\": want NAME:IP",
+			                  h);
+		else
+			rc = st_buf_addf(&text, b->err, "%s\t%.*s\n", colon + 1, (int)(colon - h),
+			                 h);
+	}
+	if (rc == 0)
+		rc = build_fresh_dir(b, "hosts", &dir);
+	if (rc == 0)
+		rc = st_buf_addf(&file, b->err, "%s/hosts", dir);
+	if (rc == 0)
+		rc = write_in(dir, "hosts", text.data, 0644, b->err);
+	if (rc == 0)
+		rc = push_mount(m, ST_MOUNT_BIND, file.data, "/etc/hosts", NULL, true, b->err);
+	free(dir);
+	st_buf_release(&text);
+	st_buf_release(&file);
 	return rc;
 }
 
@@ -413,6 +532,13 @@ int build_run_exec(struct bctx *b, const struct bstate *st, const struct st_df_e
 		rc = arg_env(st, &env, err);
 	if (rc == 0)
 		rc = run_mounts(b, ei->stage, ei, &m, where);
+	if (rc == 0 && m.ssh_target[0]) {
+		char kv[1100];
+		(void)snprintf(kv, sizeof(kv), "SSH_AUTH_SOCK=%s", m.ssh_target);
+		rc = st_strv_push(&env, kv, strlen(kv), err);
+	}
+	if (rc == 0 && b->o->n_add_hosts)
+		rc = hosts_mount(b, &m);
 	if (rc == 0) {
 		ro.has_entrypoint = true;
 		ro.entrypoint = "";

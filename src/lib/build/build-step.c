@@ -188,17 +188,12 @@ struct copy_src {
 static int copy_source(struct bctx *b, int stage, const char *from, struct copy_src *cs)
 {
 	int ref = build_stage_ref(b, from, stage);
-	struct st_descriptor d;
 	struct st_image img;
 	int rc;
 
 	if (ref >= 0)
 		return build_mount_view(b, &b->stages[ref], &cs->view);
-	rc = st_image_lookup(b->s, from, &d, b->err);
-	if (rc == 0) {
-		rc = st_image_load(b->s, &d, NULL, &img, b->err);
-		st_descriptor_release(&d);
-	}
+	rc = build_open_image(b, from, &img);
 	if (rc < 0)
 		return st_error_wrap(b->err, "--from=%s: not a stage and not an image", from);
 	cs->other.cfg = img.config;
@@ -270,6 +265,9 @@ static int step_key(struct bctx *b, const struct bstate *st, const struct st_df_
 	hash_str(&h, ei->instr->json ? "json" : "shell");
 	for (size_t i = 0; i < ei->args.n; i++)
 		hash_str(&h, ei->args.v[i]);
+	/* ONBUILD has its trigger in `sub`, not in args: the text is what it records */
+	if (ei->instr->cmd == ST_DF_ONBUILD)
+		hash_str(&h, ei->instr->original);
 	st_hasher_update(&h, "\0flags", 6);
 	for (size_t i = 0; i < ei->flags.n; i++)
 		hash_str(&h, ei->flags.v[i]);
@@ -280,6 +278,8 @@ static int step_key(struct bctx *b, const struct bstate *st, const struct st_df_
 			if (!is_proxy_arg(st->args.v[i]))
 				hash_str(&h, st->args.v[i]);
 		hash_str(&h, b->o->network_none ? "net=none" : "net=host");
+		for (size_t i = 0; i < b->o->n_add_hosts; i++)
+			hash_str(&h, b->o->add_hosts[i]);
 		for (size_t i = 0; i < ei->instr->n_heredocs; i++)
 			hash_str(&h, ei->instr->heredocs[i].content);
 	}

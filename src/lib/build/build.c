@@ -96,12 +96,71 @@ static void key_of(const char *what, const struct st_digest *d, struct st_digest
 	st_hasher_final(&h, out);
 }
 
+/* A name the registry client can pull: a reference, not an image ID or a digest. */
+static bool pullable(const char *name)
+{
+	struct st_ref r;
+	size_t n = strspn(name, "0123456789abcdef");
+
+	if (st_str_has_prefix(name, "sha256:") || (n >= 12 && name[n] == '\0'))
+		return false;
+	if (st_ref_parse(name, &r, NULL) < 0)
+		return false;
+	st_ref_release(&r);
+	return true;
+}
+
+static int pull(struct bctx *b, const char *name)
+{
+	struct st_registry_opts def = {0};
+	struct st_pull_result res = {0};
+	char what[600];
+	int rc;
+
+	for (size_t i = 0; i < b->pulled.n; i++)
+		if (strcmp(b->pulled.v[i], name) == 0)
+			return 0;
+	(void)snprintf(what, sizeof(what), "pulling %s", name);
+	build_event(b, ST_BUILD_WARNING, -1, 0, 0, what, 0);
+	rc = st_registry_pull(b->s, name, b->o->registry ? b->o->registry : &def, &res, b->err);
+	st_pull_result_release(&res);
+	if (rc < 0)
+		return st_error_wrap(b->err, "pull '%s'", name);
+	return st_strv_push(&b->pulled, name, strlen(name), b->err);
+}
+
+int build_open_image(struct bctx *b, const char *name, struct st_image *out)
+{
+	bool can_pull = pullable(name);
+	int rc;
+
+	if (b->o->pull && can_pull) {
+		rc = pull(b, name);
+		if (rc < 0)
+			return rc;
+	}
+	rc = st_image_open(b->s, name, NULL, out, b->err);
+	if (rc == -ST_ENOTFOUND && can_pull && !b->o->pull) {
+		rc = pull(b, name);
+		if (rc == 0)
+			rc = st_image_open(b->s, name, NULL, out, b->err);
+	}
+	return rc;
+}
+
+static int from_line(const struct bctx *b, int stage)
+{
+	for (size_t k = 0; k < b->ev->n_instrs; k++)
+		if (b->ev->instrs[k].stage == stage && b->ev->instrs[k].instr->cmd == ST_DF_FROM)
+			return b->ev->instrs[k].instr->start_line;
+	return 0;
+}
+
 /* FROM: the state a stage starts from. */
 static int stage_base(struct bctx *b, int i, struct bstate *st)
 {
 	const struct st_df_stage *sd = &b->ev->stages[i];
 	struct st_platform host;
-	struct st_descriptor d;
 	struct st_image img;
 	int rc;
 
@@ -118,13 +177,10 @@ static int stage_base(struct bctx *b, int i, struct bstate *st)
 		return st_image_config_init(&st->cfg, host.os, host.arch,
 		                            host.variant[0] ? host.variant : NULL, b->err);
 	}
-	rc = st_image_lookup(b->s, sd->base, &d, b->err);
+	rc = build_open_image(b, sd->base, &img);
 	if (rc < 0)
-		return st_error_wrap(b->err, "FROM %s", sd->base);
-	rc = st_image_load(b->s, &d, NULL, &img, b->err);
-	st_descriptor_release(&d);
-	if (rc < 0)
-		return st_error_wrap(b->err, "FROM %s", sd->base);
+		return st_error_wrap(b->err, "%s:%d: FROM %s", b->df->name, from_line(b, i),
+		                     sd->base);
 	key_of("from", &img.desc.digest, &st->key);
 	rc = st_image_config_copy(&st->cfg, &img.config, b->err);
 	if (rc == 0)
@@ -156,13 +212,10 @@ static int build_stage(struct bctx *b, int i)
 	rc = stage_base(b, i, st);
 	if (rc == 0)
 		rc = default_path(st, b->err);
-	/* ONBUILD triggers of the base run in the stage that uses it; the new image has none */
-	if (rc == 0 && st->cfg.on_build.v)
-		rc = st_error_set(
-		        b->err, ST_EUNSUPPORTED,
-		        "FROM %s: the image has ONBUILD triggers, which strata build does "
-		        "not run yet",
-		        b->ev->stages[i].base);
+	/* ONBUILD triggers of a base image were spliced after the FROM (build_onbuild); the new
+	 * image has none of them. An earlier stage's triggers stay, as BuildKit keeps them. */
+	if (rc == 0 && b->ev->stages[i].base_stage < 0 && st->cfg.on_build.n)
+		rc = st_image_config_clear_on_build(&st->cfg, b->err);
 	for (size_t k = 0; k < b->ev->n_instrs && rc == 0; k++) {
 		const struct st_df_eval_instr *ei = &b->ev->instrs[k];
 		if (ei->stage != i || ei->instr->cmd == ST_DF_FROM)
@@ -283,24 +336,21 @@ static int load_ignore(struct bctx *b)
 
 static int setup(struct bctx *b)
 {
-	struct st_df_env args = ST_DF_ENV_INIT;
 	struct st_df_eval_opts eo = {0};
-	struct st_buf text = ST_BUF_INIT, p = ST_BUF_INIT;
+	struct st_buf p = ST_BUF_INIT;
 	char rnd[17];
 	time_t now = time(NULL);
 	struct tm tm;
 	int rc;
 
-	rc = read_dockerfile(b, &text);
+	rc = read_dockerfile(b, &b->text);
 	if (rc == 0)
-		rc = st_dockerfile_parse(text.data, text.len, b->dfname, 0, &b->df, b->err);
-	st_buf_release(&text);
+		rc = st_dockerfile_parse(b->text.data, b->text.len, b->dfname, 0, &b->df, b->err);
 	if (rc == 0)
-		rc = build_args_env(b, &args);
-	eo.build_args = &args;
+		rc = build_args_env(b, &b->bargs);
+	eo.build_args = &b->bargs;
 	if (rc == 0)
 		rc = st_df_eval_run(b->df, &eo, &b->ev, b->err);
-	st_df_env_release(&args);
 	if (rc == 0)
 		rc = load_ignore(b);
 	if (rc == 0)
@@ -383,7 +433,7 @@ static int check_tags(struct bctx *b)
 int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descriptor *out,
              struct st_error *err)
 {
-	struct bctx b = {.s = s, .o = o, .err = err};
+	struct bctx b = {.s = s, .o = o, .err = err, .text = ST_BUF_INIT, .bargs = ST_DF_ENV_INIT};
 	int target = 0, rc;
 
 	rc = check_tags(&b);
@@ -400,8 +450,14 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 		if (!b.stages || !b.needed)
 			rc = st_error_set(err, ST_ENOMEM, "out of memory");
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		mark_needed(&b, target);
+		rc = build_onbuild(&b);
+	}
+	if (rc == 0) { /* a trigger's --from may need more stages */
+		memset(b.needed, 0, b.ev->n_stages * sizeof(*b.needed));
+		mark_needed(&b, target);
+	}
 	for (int i = 0; rc == 0 && i <= target; i++)
 		if (b.needed[i])
 			rc = build_stage(&b, i);
@@ -411,6 +467,9 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 		state_release(&b.stages[i]);
 	free(b.stages);
 	free(b.needed);
+	st_strv_release(&b.pulled);
+	st_buf_release(&b.text);
+	st_df_env_release(&b.bargs);
 	if (b.memo) {
 		struct st_error e2 = ST_ERROR_INIT;
 		(void)build_hash_memo_close(b.memo, &e2);

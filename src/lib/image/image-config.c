@@ -518,6 +518,11 @@ int st_image_config_add_on_build(struct st_image_config *c, const char *trigger,
 	return append_str(c, "OnBuild", trigger, err);
 }
 
+int st_image_config_clear_on_build(struct st_image_config *c, struct st_error *err)
+{
+	return set_strv(c, "OnBuild", NULL, 0, err);
+}
+
 int st_image_config_setenv(struct st_image_config *c, const char *name, const char *value,
                            struct st_error *err)
 {

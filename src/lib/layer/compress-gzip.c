@@ -17,11 +17,21 @@
 #define DICT_LEN 32768
 #define MAX_THREADS 64
 
+/* The default level 4 with zlib's lazy matching but shorter hash chains (deflateTune: good 4,
+ * lazy 4, nice 32, chain 8 instead of 16): 11% less deflate time for 0.9% more bytes on the
+ * Debian minbase rootfs, 3% larger than pigz -6 (docs/internals/layer.md). */
+#define TUNED_LEVEL 4
+#define TUNE_GOOD 4
+#define TUNE_LAZY 4
+#define TUNE_NICE 32
+#define TUNE_CHAIN 8
+
 enum job_state { JOB_FREE, JOB_FILLING, JOB_PENDING, JOB_RUNNING, JOB_DONE };
 
 struct gz_job {
 	enum job_state state;
 	bool last;
+	bool tuned;        /* deflateTune the stream (level TUNED_LEVEL) */
 	unsigned char *in; /* ST_LAYER_GZIP_BLOCK bytes */
 	size_t in_len;
 	unsigned char dict[DICT_LEN];
@@ -76,7 +86,10 @@ static int deflate_job(z_stream *zs, struct gz_job *j)
 	int flush = j->last ? Z_FINISH : Z_SYNC_FLUSH;
 	int zrc;
 
+	/* deflateReset restores the level's parameters, so the tuning is applied after it */
 	if (deflateReset(zs) != Z_OK)
+		return -ST_EINVALID;
+	if (j->tuned && deflateTune(zs, TUNE_GOOD, TUNE_LAZY, TUNE_NICE, TUNE_CHAIN) != Z_OK)
 		return -ST_EINVALID;
 	if (j->dict_len && deflateSetDictionary(zs, j->dict, (uInt)j->dict_len) != Z_OK)
 		return -ST_EINVALID;
@@ -257,6 +270,7 @@ static int start_job(struct gz *g, const struct gz_job *prev, struct gz_job **ou
 	}
 	j->in_len = 0;
 	j->last = false;
+	j->tuned = g->level == TUNED_LEVEL;
 	j->rc = 0;
 	pthread_mutex_lock(&g->lock);
 	j->state = JOB_FILLING;
@@ -370,8 +384,13 @@ int layer_gzip_new(int level, unsigned threads, const struct layer_emit *out,
 	g->base.free = gz_free;
 	g->base.out = *out;
 	g->base.level = level;
-	(void)snprintf(g->base.name, sizeof(g->base.name), "gzip/zlib-%s/block-%d", zlibVersion(),
-	               ST_LAYER_GZIP_BLOCK);
+	if (level == TUNED_LEVEL)
+		(void)snprintf(g->base.name, sizeof(g->base.name),
+		               "gzip/zlib-%s/block-%d/tune-%d-%d-%d-%d", zlibVersion(),
+		               ST_LAYER_GZIP_BLOCK, TUNE_GOOD, TUNE_LAZY, TUNE_NICE, TUNE_CHAIN);
+	else
+		(void)snprintf(g->base.name, sizeof(g->base.name), "gzip/zlib-%s/block-%d",
+		               zlibVersion(), ST_LAYER_GZIP_BLOCK);
 	g->level = level;
 	g->crc = crc32(0L, Z_NULL, 0);
 	pthread_mutex_init(&g->lock, NULL);

@@ -1,11 +1,13 @@
 /* layer/layer-create.c: the one pass that makes a layer. A tree walk (layer-walk.c) feeds
  * entries to libarchive's PAX writer; its output is hashed (diffID) and handed to a compressor,
- * whose output is hashed (digest) and streamed into the caller's sink. Nothing is written twice
- * and nothing touches the disk except the sink. */
+ * whose output is hashed (digest) and streamed into the caller's sink. With threads != 1 the
+ * hashing and compressing run on a stage thread, so the walk never waits for SHA-256. Nothing
+ * is written twice and nothing touches the disk except the sink. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +23,161 @@ static int emit_out(void *ctx, const void *p, size_t len, struct st_error *err)
 {
 	struct layer_writer *w = ctx;
 
-	st_hasher_update(&w->out_hash, p, len);
+	/* uncompressed: the blob is the tar, so its digest is the diffID (one hash, not two) */
+	if (!w->out_is_tar)
+		st_hasher_update(&w->out_hash, p, len);
 	w->out_size += len;
 	return w->sink->write(w->sink->ctx, p, len, err);
+}
+
+/* Hashes tar bytes and hands them to the compressor; runs on the stage thread if there is one. */
+static int consume_tar(struct layer_writer *w, const void *p, size_t len, struct st_error *err)
+{
+	st_hasher_update(&w->tar_hash, p, len);
+	w->tar_size += len;
+	return w->comp->write(w->comp, p, len, err);
+}
+
+/* ---- the stage thread: a ring of LAYER_STAGE_N buffers from the walk to the hasher ---- */
+
+static void *stage_main(void *arg)
+{
+	struct layer_writer *w = arg;
+	struct layer_stage *st = &w->stage;
+
+	pthread_mutex_lock(&st->lock);
+	for (;;) {
+		size_t i;
+		int rc;
+
+		while (!st->n_full && !st->eof && !st->cancel)
+			pthread_cond_wait(&st->cond, &st->lock);
+		if (st->cancel || !st->n_full)
+			break;
+		i = st->head;
+		pthread_mutex_unlock(&st->lock);
+		rc = consume_tar(w, st->buf[i], st->len[i], &st->err);
+		pthread_mutex_lock(&st->lock);
+		if (rc < 0) {
+			st->rc = rc;
+			pthread_cond_broadcast(&st->cond);
+			break;
+		}
+		st->head = (st->head + 1) % LAYER_STAGE_N;
+		st->n_full--;
+		pthread_cond_broadcast(&st->cond);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return NULL;
+}
+
+/* The stage thread's error, moved to the caller's st_error. */
+static int stage_error(struct layer_writer *w)
+{
+	if (w->err)
+		*w->err = w->stage.err;
+	return w->stage.rc;
+}
+
+static int stage_start(struct layer_writer *w)
+{
+	struct layer_stage *st = &w->stage;
+	int e;
+
+	for (size_t i = 0; i < LAYER_STAGE_N; i++) {
+		st->buf[i] = malloc(LAYER_STAGE_BUF);
+		if (!st->buf[i])
+			return st_error_set(w->err, ST_ENOMEM, "out of memory");
+	}
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	st->inited = true;
+	e = pthread_create(&st->thread, NULL, stage_main, w);
+	if (e)
+		return st_error_errno(w->err, e, "layer: pthread_create");
+	st->started = true;
+	return 0;
+}
+
+/* Waits until the buffer after the full ones is free and makes it the one being filled. */
+static int stage_next(struct layer_writer *w)
+{
+	struct layer_stage *st = &w->stage;
+	int rc;
+
+	pthread_mutex_lock(&st->lock);
+	while (st->n_full == LAYER_STAGE_N && st->rc == 0)
+		pthread_cond_wait(&st->cond, &st->lock);
+	rc = st->rc;
+	st->fill = (st->head + st->n_full) % LAYER_STAGE_N;
+	pthread_mutex_unlock(&st->lock);
+	st->fill_len = 0;
+	st->filling = rc == 0;
+	return rc < 0 ? stage_error(w) : 0;
+}
+
+static void stage_push(struct layer_stage *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->len[st->fill] = st->fill_len;
+	st->n_full++;
+	st->filling = false;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+}
+
+static int stage_add(struct layer_writer *w, const unsigned char *p, size_t len)
+{
+	struct layer_stage *st = &w->stage;
+
+	while (len) {
+		size_t n;
+		int rc;
+
+		if (!st->filling) {
+			rc = stage_next(w);
+			if (rc < 0)
+				return rc;
+		}
+		n = LAYER_STAGE_BUF - st->fill_len;
+		n = n < len ? n : len;
+		memcpy(st->buf[st->fill] + st->fill_len, p, n);
+		st->fill_len += n;
+		p += n;
+		len -= n;
+		if (st->fill_len == LAYER_STAGE_BUF)
+			stage_push(st);
+	}
+	return 0;
+}
+
+/* Sends the last buffer, lets the thread drain the ring and joins it (cancel: drops the rest). */
+static int stage_stop(struct layer_writer *w, bool cancel)
+{
+	struct layer_stage *st = &w->stage;
+
+	if (!st->started)
+		return 0;
+	if (!cancel && st->filling && st->fill_len)
+		stage_push(st);
+	pthread_mutex_lock(&st->lock);
+	st->eof = true;
+	st->cancel = cancel;
+	pthread_cond_broadcast(&st->cond);
+	pthread_mutex_unlock(&st->lock);
+	pthread_join(st->thread, NULL);
+	st->started = false;
+	return st->rc < 0 ? stage_error(w) : 0;
+}
+
+static void stage_release(struct layer_stage *st)
+{
+	if (st->inited) {
+		pthread_cond_destroy(&st->cond);
+		pthread_mutex_destroy(&st->lock);
+	}
+	for (size_t i = 0; i < LAYER_STAGE_N; i++)
+		free(st->buf[i]);
 }
 
 static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *p, size_t len)
@@ -32,9 +186,7 @@ static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *p, size
 	int rc;
 
 	(void)a;
-	st_hasher_update(&w->tar_hash, p, len);
-	w->tar_size += len;
-	rc = w->comp->write(w->comp, p, len, w->err);
+	rc = w->stage.inited ? stage_add(w, p, len) : consume_tar(w, p, len, w->err);
 	if (rc < 0) {
 		w->cb_rc = rc;
 		return -1;
@@ -84,6 +236,7 @@ static int new_compressor(struct layer_writer *w, const struct st_layer_create_o
 		return layer_zstd_new(*level, threads, &out, &w->comp, w->err);
 	case ST_LAYER_COMPRESS_NONE:
 		*level = 0;
+		w->out_is_tar = true;
 		*media_type = ST_MT_OCI_LAYER;
 		return layer_none_new(&out, &w->comp, w->err);
 	}
@@ -92,6 +245,8 @@ static int new_compressor(struct layer_writer *w, const struct st_layer_create_o
 
 static void writer_release(struct layer_writer *w)
 {
+	(void)stage_stop(w, true);
+	stage_release(&w->stage);
 	if (w->a)
 		archive_write_free(w->a);
 	archive_entry_free(w->entry);
@@ -127,6 +282,11 @@ static int writer_run(struct layer_writer *w, const char *old, const char *new_r
 	w->iobuf = malloc(LAYER_IOBUF);
 	if (!w->iobuf)
 		return st_error_set(w->err, ST_ENOMEM, "out of memory");
+	if (w->opts->threads != 1) {
+		rc = stage_start(w);
+		if (rc < 0)
+			return rc;
+	}
 	rc = open_archive(w);
 	if (rc < 0)
 		return rc;
@@ -135,6 +295,9 @@ static int writer_run(struct layer_writer *w, const char *old, const char *new_r
 		return rc;
 	if (archive_write_close(w->a) != ARCHIVE_OK)
 		return layer_archive_error(w, "tar close");
+	rc = stage_stop(w, false);
+	if (rc < 0)
+		return rc;
 	return w->comp->finish(w->comp, w->err);
 }
 
@@ -166,6 +329,8 @@ static int create(const char *old, const char *new_root, bool upper,
 		struct st_layer_result r = {0};
 		st_hasher_final(&w.tar_hash, &r.diff_id);
 		st_hasher_final(&w.out_hash, &r.digest);
+		if (w.out_is_tar)
+			r.digest = r.diff_id;
 		r.size = w.out_size;
 		r.tar_size = w.tar_size;
 		r.n_entries = w.n_entries;

@@ -3,6 +3,7 @@
 #ifndef ST_LAYER_WALK_H
 #define ST_LAYER_WALK_H
 
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "layer/layer-internal.h"
@@ -11,6 +12,8 @@
 
 #define LAYER_IOBUF (1024 * 1024)
 #define LAYER_MAX_DEPTH 512
+#define LAYER_STAGE_BUF (1024 * 1024)
+#define LAYER_STAGE_N 4
 
 struct archive;
 struct archive_entry;
@@ -26,6 +29,23 @@ struct layer_links {
 	size_t cap, n;
 };
 void layer_links_release(struct layer_links *l);
+
+/* The hand-off from the walk (which fills buf[fill]) to the thread that hashes and compresses
+ * (which consumes the n_full buffers from head). */
+struct layer_stage {
+	pthread_t thread;
+	bool inited, started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a buffer was filled or consumed, or the stage stops */
+	unsigned char *buf[LAYER_STAGE_N];
+	size_t len[LAYER_STAGE_N];
+	size_t head, n_full;   /* under lock */
+	size_t fill, fill_len; /* the walk's side */
+	bool filling;          /* the walk's side: buf[fill] is being filled */
+	bool eof, cancel;      /* under lock */
+	int rc;                /* the thread's failure, with err */
+	struct st_error err;
+};
 
 struct layer_writer {
 	const struct st_layer_create_opts *opts;
@@ -43,6 +63,8 @@ struct layer_writer {
 	struct st_buf abs_old; /* and in the old tree (diff mode) */
 	struct layer_links links;
 	unsigned char *iobuf;
+	bool out_is_tar; /* no compression: digest = diffID */
+	struct layer_stage stage;
 };
 
 /* Writes the entries below directory new_fd (the layer root when depth is 0). old_fd is the

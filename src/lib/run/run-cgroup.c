@@ -113,7 +113,7 @@ static int v1_dir(struct ctr_cgroup *cg, const char *ctrl, const char *id, char 
 
 static int v1_create(const struct ctr_spec *sp, struct ctr_cgroup *cg, struct st_error *err)
 {
-	char v[64], *dir;
+	char v[64], *dir = NULL;
 	int rc = 0;
 
 	cg->version = 1;

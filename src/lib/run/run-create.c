@@ -4,6 +4,7 @@
  * image lacks them (resolving the image's own symlinks, so /lib -> usr/lib stays a link). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,11 +420,81 @@ int ctr_load_image(struct st_store *s, const char *spec, struct st_image *img, s
 	return rc;
 }
 
+/* Is the volatile directory usable: a directory of ours that nobody else can write to? It is
+ * created in a world-writable tmpfs, so anything else found there is refused. */
+static bool volatile_base_ok(void)
+{
+	struct stat st;
+	cleanup_fd int fd = -1;
+
+	if (mkdir(CTR_VOLATILE_BASE, 0700) < 0 && errno != EEXIST)
+		return false;
+	fd = open(CTR_VOLATILE_BASE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == geteuid() && (st.st_mode & 0077) == 0;
+}
+
+/* A --rm container without anonymous volumes keeps what dies with it on a tmpfs (see
+ * ctr_volatile_dir); its scratch layer and log stay on the store's disk. */
+static bool wants_volatile(const struct ctr_spec *sp)
+{
+	if (!sp->auto_remove || getenv("STRATA_RUN_NO_TMPFS"))
+		return false;
+	for (size_t i = 0; i < sp->n_mounts; i++)
+		if (sp->mounts[i].type == ST_MOUNT_VOLUME && !sp->mounts[i].source)
+			return false;
+	return volatile_base_ok();
+}
+
+/* containers/<id> -> CTR_VOLATILE_BASE/<id>, whose upper, work and log are symlinks into
+ * containers/.scratch/<id>/ (overlayfs follows them; upper and work share the disk's fs). */
+static int make_volatile_dirs(struct st_container *c, struct st_error *err)
+{
+	static const char *const disk[] = {"upper", "work"};
+	static const char *const links[] = {"upper", "work", "log"};
+	char vdir[sizeof(CTR_VOLATILE_BASE) + 80], path[PATH_MAX];
+	int root = st_store_root_fd(c->store);
+	cleanup_fd int sfd = -1;
+	int rc;
+
+	(void)snprintf(vdir, sizeof(vdir), CTR_VOLATILE_BASE "/%s", c->spec.id);
+	(void)snprintf(path, sizeof(path), CTR_SCRATCH_DIR "/%s", c->spec.id);
+	rc = st_mkdir_p(root, path, 0700, err);
+	if (rc < 0)
+		return rc;
+	sfd = openat(root, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd < 0)
+		return st_error_sys(err, "open %s", path);
+	for (size_t i = 0; i < 2; i++)
+		if (mkdirat(sfd, disk[i], 0755) < 0)
+			return st_error_sys(err, "create %s/%s", path, disk[i]);
+	if (mkdir(vdir, 0700) < 0)
+		return st_error_sys(err, "create '%s'", vdir);
+	if (symlinkat(vdir, AT_FDCWD, c->dir) < 0)
+		return st_error_sys(err, "create '%s'", c->dir);
+	c->dirfd = open(vdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (c->dirfd < 0)
+		return st_error_sys(err, "open '%s'", vdir);
+	for (size_t i = 0; i < 3; i++) {
+		(void)snprintf(path, sizeof(path), "%s/" CTR_SCRATCH_DIR "/%s/%s",
+		               st_store_root(c->store), c->spec.id, links[i]);
+		if (symlinkat(path, c->dirfd, links[i]) < 0)
+			return st_error_sys(err, "create %s/%s", vdir, links[i]);
+	}
+	return 0;
+}
+
 static int make_dirs(struct st_container *c, struct st_error *err)
 {
 	static const char *const sub[] = {"upper", "work", "merged", "init"};
 	int rc = st_mkdir_p(st_store_root_fd(c->store), CTR_DIR, 0700, err);
 
+	if (rc == 0 && wants_volatile(&c->spec)) {
+		rc = make_volatile_dirs(c, err);
+		for (size_t i = 2; rc == 0 && i < 4; i++)
+			if (mkdirat(c->dirfd, sub[i], 0755) < 0)
+				rc = st_error_sys(err, "create %s/%s", c->dir, sub[i]);
+		return rc;
+	}
 	if (rc == 0 && mkdir(c->dir, 0700) < 0)
 		rc = st_error_sys(err, "create '%s'", c->dir);
 	if (rc < 0)
@@ -491,7 +562,7 @@ static int created(struct st_store *s, struct st_container *c, const struct st_r
 			ctr_name_release(s, o->name);
 		if (c) {
 			(void)st_snapshot_unhold(s, c->spec.id, NULL);
-			(void)st_rm_rf_at(AT_FDCWD, c->dir, NULL);
+			(void)ctr_remove_dirs(c, NULL);
 		}
 		st_container_free(c);
 		return rc;

@@ -30,7 +30,7 @@ static int running_pid(struct st_container *c, pid_t *out, struct st_error *err)
 
 int st_container_kill(struct st_container *c, int sig, struct st_error *err)
 {
-	pid_t pid;
+	pid_t pid = 0;
 	int rc = running_pid(c, &pid, err);
 
 	if (rc < 0)
@@ -43,7 +43,7 @@ int st_container_kill(struct st_container *c, int sig, struct st_error *err)
 int st_container_stop(struct st_container *c, int timeout_s, struct st_error *err)
 {
 	cleanup_fd int pfd = -1;
-	pid_t pid;
+	pid_t pid = 0;
 	int rc = running_pid(c, &pid, err);
 
 	if (rc == -ST_EINVALID)

@@ -11,6 +11,10 @@
 #include "strata/run.h"
 
 #define CTR_DIR "containers"
+/* What a --rm container loses at exit lives on a tmpfs (one rm -rf there instead of ~20 ext4
+ * unlinks); its scratch layer and log stay on disk under CTR_SCRATCH_DIR/<id>. */
+#define CTR_VOLATILE_BASE "/dev/shm/strata-run"
+#define CTR_SCRATCH_DIR CTR_DIR "/.scratch"
 #define CTR_DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #define CTR_SECCOMP_DEFAULT "/usr/share/containers/seccomp.json"
 #define CTR_MAX_LAYERS 500 /* overlayfs's limit of lower directories */
@@ -57,6 +61,8 @@ bool ctr_is_running(struct st_container *c);
 /* Takes the monitor lock (exclusive, non-blocking): -ST_EBUSY when running. */
 int ctr_lock_monitor(struct st_container *c, int *out_fd, struct st_error *err);
 int ctr_new(struct st_store *s, const char *id, struct st_container **out, struct st_error *err);
+/* Removes containers/<id> and, for the volatile layout, its tmpfs and scratch directories. */
+int ctr_remove_dirs(struct st_container *c, struct st_error *err);
 int ctr_name_claim(struct st_store *s, const char *name, const char *id, struct st_error *err);
 void ctr_name_release(struct st_store *s, const char *name);
 int64_t ctr_now(void);

@@ -218,7 +218,8 @@ static int mount_in(int root_fd, const char *path, const char *src, const char *
 		return fd;
 	(void)snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 	if (mount(src, fdpath, fstype, flags, data) < 0)
-		return st_error_sys(err, "mount %s on '%s'", fstype ? fstype : src, path);
+		return st_error_sys(err, "mount %s on '%s'",
+		                    fstype ? fstype : (src ? src : "(remount)"), path);
 	return 0;
 }
 

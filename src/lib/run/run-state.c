@@ -608,6 +608,24 @@ int st_container_list(struct st_store *s, bool all, struct st_container_info **o
 
 /* ---- removal ---- */
 
+int ctr_remove_dirs(struct st_container *c, struct st_error *err)
+{
+	char vdir[sizeof(CTR_VOLATILE_BASE) + 80], scratch[128];
+	int root = st_store_root_fd(c->store);
+	int rc;
+
+	/* the volatile layout: containers/<id> is a symlink, removed last so that a crash in
+	 * between leaves the container listed (and removable) rather than orphaned files */
+	(void)snprintf(vdir, sizeof(vdir), CTR_VOLATILE_BASE "/%s", c->spec.id);
+	(void)snprintf(scratch, sizeof(scratch), CTR_SCRATCH_DIR "/%s", c->spec.id);
+	rc = st_rm_rf_at(AT_FDCWD, vdir, err);
+	if (rc == 0)
+		rc = st_rm_rf_at(root, scratch, err);
+	if (rc == 0)
+		rc = st_rm_rf_at(AT_FDCWD, c->dir, err);
+	return rc;
+}
+
 int st_container_remove(struct st_container *c, bool force, struct st_error *err)
 {
 	int lock = -1, rc;
@@ -630,7 +648,7 @@ int st_container_remove(struct st_container *c, bool force, struct st_error *err
 	if (c->spec.name)
 		ctr_name_release(c->store, c->spec.name);
 	(void)st_snapshot_unhold(c->store, c->spec.id, NULL);
-	rc = st_rm_rf_at(AT_FDCWD, c->dir, err);
+	rc = ctr_remove_dirs(c, err);
 	(void)close(lock);
 	return rc;
 }

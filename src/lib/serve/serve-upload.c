@@ -1,0 +1,143 @@
+/* serve-upload.c: upload sessions. Each session owns a store handle and a blob writer: the
+ * bytes go to an unnamed O_TMPFILE, hashed as they arrive, and become a blob only when the
+ * final PUT's digest matches. The handle's lease keeps gc out while the session lives; a
+ * session idle past opts.upload_idle is dropped, and a stopped server drops them all, which
+ * leaves nothing behind (the kernel frees an unlinked inode). */
+#include "serve/serve-internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/fs.h"
+
+#include "util/banned.h"
+
+#define SRV_MAX_BLOB_SIZE (UINT64_C(1) << 40) /* 1 TiB */
+
+static void upload_free(struct srv_upload *up)
+{
+	if (!up)
+		return;
+	st_blob_writer_free(up->w);
+	st_store_free(up->store);
+	free(up);
+}
+
+/* Drops idle sessions; called with up_mu held. */
+static void expire_locked(struct st_server *srv, time_t now)
+{
+	for (size_t i = 0; i < srv->n_ups_max; i++) {
+		struct srv_upload *up = srv->ups[i];
+		if (up && !up->busy && now - up->last_used > (time_t)srv->opts.upload_idle) {
+			srv->ups[i] = NULL;
+			upload_free(up);
+		}
+	}
+}
+
+static int slot_locked(struct st_server *srv)
+{
+	for (size_t i = 0; i < srv->n_ups_max; i++)
+		if (!srv->ups[i])
+			return (int)i;
+	return -1;
+}
+
+int srv_upload_create(struct st_server *srv, const char *repo, struct srv_upload **out,
+                      struct st_error *err)
+{
+	struct srv_upload *up = calloc(1, sizeof(*up));
+	int rc, slot;
+
+	if (!up)
+		return st_error_set(err, ST_ENOMEM, "upload session");
+	rc = st_random_hex(up->id, SRV_UPLOAD_ID_LEN / 2, err);
+	if (rc == 0)
+		rc = st_store_open(st_store_root(srv->store), &up->store, err);
+	if (rc == 0)
+		rc = st_blob_writer_new(up->store, &up->w, err);
+	if (rc < 0) {
+		upload_free(up);
+		return rc;
+	}
+	snprintf(up->repo, sizeof(up->repo), "%s", repo);
+	up->sm.max = SRV_MAX_BLOB_SIZE;
+	up->busy = true;
+	up->last_used = time(NULL);
+	pthread_mutex_lock(&srv->up_mu);
+	expire_locked(srv, up->last_used);
+	slot = srv->stopped ? -1 : slot_locked(srv);
+	if (slot >= 0)
+		srv->ups[slot] = up;
+	pthread_mutex_unlock(&srv->up_mu);
+	if (slot < 0) {
+		upload_free(up);
+		return st_error_set(err, ST_ELIMIT, "too many uploads in progress");
+	}
+	*out = up;
+	return 0;
+}
+
+int srv_upload_acquire(struct st_server *srv, const char *repo, const char *id,
+                       struct srv_upload **out)
+{
+	int rc = -ST_ENOTFOUND;
+
+	pthread_mutex_lock(&srv->up_mu);
+	for (size_t i = 0; i < srv->n_ups_max; i++) {
+		struct srv_upload *up = srv->ups[i];
+		if (!up || strcmp(up->id, id) != 0 || strcmp(up->repo, repo) != 0)
+			continue;
+		if (up->busy) {
+			rc = -ST_EBUSY;
+			break;
+		}
+		up->busy = true;
+		*out = up;
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&srv->up_mu);
+	return rc;
+}
+
+void srv_upload_release(struct st_server *srv, struct srv_upload *up)
+{
+	pthread_mutex_lock(&srv->up_mu);
+	up->busy = false;
+	up->last_used = time(NULL);
+	pthread_mutex_unlock(&srv->up_mu);
+}
+
+void srv_upload_remove(struct st_server *srv, struct srv_upload *up)
+{
+	pthread_mutex_lock(&srv->up_mu);
+	for (size_t i = 0; i < srv->n_ups_max; i++)
+		if (srv->ups[i] == up)
+			srv->ups[i] = NULL;
+	pthread_mutex_unlock(&srv->up_mu);
+	upload_free(up);
+}
+
+int srv_upload_commit(struct st_server *srv, struct srv_upload *up, const struct st_digest *d,
+                      struct st_error *err)
+{
+	/* the writer's lease is still held: gc cannot run between the blob and its link */
+	int rc = st_blob_writer_commit(up->w, d, NULL, err);
+
+	if (rc == 0)
+		rc = srv_link_write(srv->repos_fd, up->repo, SRV_LINK_LAYER, d, NULL, err);
+	srv_upload_remove(srv, up);
+	return rc;
+}
+
+void srv_upload_free_all(struct st_server *srv)
+{
+	pthread_mutex_lock(&srv->up_mu);
+	for (size_t i = 0; i < srv->n_ups_max; i++) {
+		upload_free(srv->ups[i]);
+		srv->ups[i] = NULL;
+	}
+	pthread_mutex_unlock(&srv->up_mu);
+}
