@@ -6,7 +6,8 @@
 # Prints median wall and CPU times, ratios, MB/s (uncompressed tar bytes) and files/s.
 # usage: bench/layers.sh [BUILD_DIR]   (default: build; needs src/lib/libstrata.a built there)
 # env: ROOTFS (default /tmp/peers-base/debian-rootfs), OCI (default /tmp/peers-base/oci-debian),
-#      RUNS (default 5), WORK (default /tmp/strata-bench-layers)
+#      RUNS (default 5), WORK (default /tmp/strata-bench-layers), BEFORE_LIB (an older
+#      libstrata.a: its layer-tool joins the create rounds as strata-before-*)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,8 +29,18 @@ fi
 rm -rf "$WORK"; mkdir -p "$WORK"
 TOOL=$WORK/layer-tool
 # shellcheck disable=SC2046
-cc -O2 -I"$SRC/include" "$SRC/tests/tools/layer-tool.c" "$BUILD/src/lib/libstrata.a" \
-	$(pkg-config --libs libarchive zlib libzstd libcrypto jansson libisal) -lpthread -o "$TOOL"
+LIBS="$(pkg-config --libs libarchive zlib libzstd libcrypto jansson libisal libseccomp) -lpthread"
+# shellcheck disable=SC2086
+cc -O2 -I"$SRC/include" "$SRC/tests/tools/layer-tool.c" "$BUILD/src/lib/libstrata.a" $LIBS \
+	-o "$TOOL"
+BEFORE=()
+if [ -n "${BEFORE_LIB:-}" ]; then
+	# shellcheck disable=SC2086
+	cc -O2 -I"$SRC/include" "$SRC/tests/tools/layer-tool.c" "$BEFORE_LIB" $LIBS \
+		-o "$WORK/layer-tool-before"
+	BEFORE=("strata-before-gzip||$WORK/layer-tool-before create -c gzip $ROOTFS $WORK/b.tgz"
+		"strata-before-zstd||$WORK/layer-tool-before create -c zstd $ROOTFS $WORK/b.zst")
+fi
 
 # The layer umoci unpacks (the base image's single gzip layer) is also the one we apply.
 LAYER=$(python3 - "$OCI" <<'PY'
@@ -73,7 +84,7 @@ for rnd in range(runs + 1):  # round 0 is the warm-up
 json.dump(res, open(out, "w"))
 PY
 }
-duel create \
+duel create "${BEFORE[@]}" \
 	"strata-gzip||$TOOL create -c gzip $ROOTFS $WORK/l.tgz" \
 	"pigz-6||tar -C $ROOTFS -cf - . | pigz -6 | sha256sum" \
 	"strata-zstd||$TOOL create -c zstd $ROOTFS $WORK/l.zst" \
@@ -106,8 +117,12 @@ def row(d, name, *peers):
     print(s)
 print("create:")
 row(c, "strata-gzip", "pigz-6")
+if "strata-before-gzip" in c:
+    row(c, "strata-before-gzip", "pigz-6")
 row(c, "pigz-6")
 row(c, "strata-zstd", "zstd-3")
+if "strata-before-zstd" in c:
+    row(c, "strata-before-zstd", "zstd-3")
 row(c, "zstd-3")
 print(f"  size: strata-gzip {sgz} vs pigz-6 {pgz} ({100*(sgz-pgz)/pgz:+.1f}%), "
       f"strata-zstd {szs} vs zstd-3 {zzs} ({100*(szs-zzs)/zzs:+.1f}%)")

@@ -5,7 +5,7 @@
 #   push-again: push again, every blob present       (same, a tag that already exists)
 #   pull-fresh: pull into an empty store, layers unpacked (strata: snapshots; skopeo: a fresh
 #               containers-storage, overlay driver)
-# Prints mean times and Strata/skopeo ratios (goals: push 0.7, again 0.5, pull 0.5).
+# Prints median times and Strata/skopeo ratios (goals: push 0.7, again 0.5, pull 0.5).
 # usage: bench/registry.sh [BUILD_DIR]   (default: build)
 # env: OCI (default /tmp/peers-base/oci-debian), RUNS (default 5), WORK (/tmp/strata-bench-registry)
 set -euo pipefail
@@ -21,7 +21,7 @@ if [ ! -d "$SRC/../shared/bench" ]; then
 	echo "registry.sh: ../shared/bench is missing: nothing to compare against, skipped" >&2
 	exit 0
 fi
-for t in hyperfine skopeo docker-registry jq curl python3; do
+for t in skopeo docker-registry curl python3; do
 	command -v "$t" >/dev/null || { echo "registry.sh: needs $t" >&2; exit 1; }
 done
 if [ ! -d "$OCI" ]; then
@@ -69,31 +69,49 @@ IMG=$("$STRATA" load --name localhost/peers/debian -i "$OCI" | sed -n 's/^Loaded
 [ -n "$IMG" ] || { echo "registry.sh: strata load of $OCI gave no name" >&2; exit 1; }
 "$WORK/reset"
 
-hf() { # NAME hyperfine-args...
-	local name=$1; shift
-	hyperfine --style basic --runs "$RUNS" --export-json "$WORK/$name.json" "$@" >/dev/null 2>&1 ||
-		{ echo "registry.sh: $name failed:" >&2; hyperfine --runs 1 "$@" >&2; exit 1; }
+# Tools in alternation, one run of each per round, each after its own prepare command (the vCPU
+# speed drifts and other work may share the machine); a ratio is the median of the per-round
+# ratios. STRATA_BEFORE=another strata binary adds it to every case, for before/after numbers.
+duel() { # NAME then "label|prepare|command" ...
+	python3 - "$RUNS" "$WORK/$1.json" "${@:2}" <<'PY'
+import json, subprocess, sys, time
+runs, out, specs = int(sys.argv[1]), sys.argv[2], [a.split("|", 2) for a in sys.argv[3:]]
+res = {n: [] for n, _, _ in specs}
+for rnd in range(runs + 1):  # round 0 is the warm-up
+    for n, prep, cmd in specs[rnd % len(specs):] + specs[:rnd % len(specs)]:
+        if prep:
+            subprocess.run(prep, shell=True, check=True, stdout=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        subprocess.run(cmd, shell=True, check=True, stdout=subprocess.DEVNULL)
+        if rnd:
+            res[n].append(time.monotonic() - t0)
+json.dump(res, open(out, "w"))
+PY
 }
-mean() { jq -r '.results[0].mean' "$WORK/$1.json"; }
-
 SK="skopeo copy -q"
-hf skopeo-push-cold --prepare "$WORK/reset" -- \
-	"$SK --dest-tls-verify=false oci:$OCI:bookworm docker://$REG/peers/debian:bookworm"
-hf strata-push-cold --prepare "$WORK/reset" -- \
-	"$STRATA push -q $IMG $REG/peers/debian:bookworm"
+strata_cases() { # PREPARE ARGS...: the strata lines (and strata-before) of one case
+	local prep=$1; shift
+	echo "strata|$prep|$STRATA $*"
+	[ -z "${STRATA_BEFORE:-}" ] || echo "strata-before|$prep|$STRATA_BEFORE $*"
+}
+mapfile -t C < <(strata_cases "$WORK/reset" push -q "$IMG" "$REG/peers/debian:bookworm")
+duel push-cold "${C[@]}" \
+	"skopeo|$WORK/reset|$SK --dest-tls-verify=false oci:$OCI:bookworm docker://$REG/peers/debian:bookworm"
 "$STRATA" push -q "$IMG" "$REG/peers/debian:bookworm" >/dev/null
-hf skopeo-push-again --warmup 1 -- \
-	"$SK --dest-tls-verify=false oci:$OCI:bookworm docker://$REG/peers/debian:again"
-hf strata-push-again --warmup 1 -- \
-	"$STRATA push -q $IMG $REG/peers/debian:again2"
-hf skopeo-pull-fresh --prepare "umount $WORK/cs/root/overlay 2>/dev/null; rm -rf $WORK/cs" -- \
-	"$SK --src-tls-verify=false docker://$REG/peers/debian:bookworm containers-storage:[overlay@$WORK/cs/root+$WORK/cs/run]localhost/peers/debian:bookworm"
-hf strata-pull-fresh --prepare "rm -rf $WORK/pulled" -- \
-	"$STRATA --root $WORK/pulled pull -q $REG/peers/debian:bookworm"
+$SK --dest-tls-verify=false "oci:$OCI:bookworm" "docker://$REG/peers/debian:again"
+mapfile -t C < <(strata_cases "" push -q "$IMG" "$REG/peers/debian:again2")
+duel push-again "${C[@]}" \
+	"skopeo||$SK --dest-tls-verify=false oci:$OCI:bookworm docker://$REG/peers/debian:again"
+mapfile -t C < <(strata_cases "rm -rf $WORK/pulled" --root "$WORK/pulled" pull -q "$REG/peers/debian:bookworm")
+duel pull-fresh "${C[@]}" \
+	"skopeo|umount $WORK/cs/root/overlay 2>/dev/null; rm -rf $WORK/cs|$SK --src-tls-verify=false docker://$REG/peers/debian:bookworm containers-storage:[overlay@$WORK/cs/root+$WORK/cs/run]localhost/peers/debian:bookworm"
 
-printf '%-12s %10s %10s %8s %6s\n' case strata_s skopeo_s ratio goal
-for c in push-cold:0.7 push-again:0.5 pull-fresh:0.5; do
-	n=${c%%:*} goal=${c#*:}
-	s=$(mean "strata-$n") k=$(mean "skopeo-$n")
-	printf '%-12s %10.3f %10.3f %8.2f %6s\n' "$n" "$s" "$k" "$(echo "$s / $k" | bc -l)" "$goal"
-done
+python3 - "$WORK" <<'PY'
+import json, statistics as st, sys
+print(f"{'case':12s} {'tool':14s} {'median s':>9s} {'/ skopeo':>9s} {'goal':>5s}")
+for case, goal in (("push-cold", 0.7), ("push-again", 0.5), ("pull-fresh", 0.5)):
+    r = json.load(open(f"{sys.argv[1]}/{case}.json"))
+    for n in r:
+        ratio = st.median(a / b for a, b in zip(r[n], r["skopeo"]))
+        print(f"{case:12s} {n:14s} {st.median(r[n]):9.3f} {ratio:9.2f} {goal if n == 'strata' else '':>5}")
+PY

@@ -96,4 +96,6 @@ ST_API int st_registry_login(const char *registry, const char *username, const c
 ST_API int st_registry_logout(const char *registry, const struct st_registry_opts *opts,
                               struct st_error *err);
 
+ST_API int st_http_fetch(const char *url, int fd, int64_t *out_mtime, struct st_error *err);
+
 #endif

@@ -1,7 +1,8 @@
 #!/bin/sh
 # 52-build-features.sh: ONBUILD triggers of a base image (run after the FROM, then cleared),
 # --secret with RUN --mount=type=secret (never in a layer or in the key), --ssh default,
-# --add-host.
+# --add-host, COPY heredocs, RUN --mount=type=bind (from= an image; sources in the key), ADD <url>
+# (from a python3 http.server on 127.0.0.1).
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (RUN runs containers)"
 grep -q overlay /proc/filesystems || skip_all "no overlayfs"
@@ -54,5 +55,48 @@ fi
 printf 'FROM bb\nRUN grep myhost /etc/hosts > /h\n' > "$T/sec/Dockerfile"
 check "--add-host reaches RUN's /etc/hosts" sh -c "st build --network none --add-host myhost:10.1.2.3 -t ah '$T/sec' >/dev/null 2>&1 && st run --rm ah cat /h | grep -q '^10.1.2.3[[:space:]]myhost'"
 check_fails "--add-host without an address" "want NAME:IP" st build --no-cache --add-host bad -t ah2 "$T/sec"
+# COPY heredocs
+mkdir -p "$T/hd"
+printf 'FROM bb\nCOPY <<EOF <<%sEOT2%s /dst/\nhello\nEOF\nworld $HOME\nEOT2\nCOPY <<-X /one\n\tx\n\t  y\nX\n' "'" "'" > "$T/hd/Dockerfile"
+check "COPY <<EOF <<'EOT2' /dst/ writes one file per heredoc" sh -c "st build -t hd '$T/hd' >/dev/null 2>&1 && [ \"\$(st run --rm hd cat /dst/EOF /dst/EOT2)\" = \"\$(printf 'hello\nworld \$HOME')\" ]"
+check "<<-X strips leading tabs; files are 0664" sh -c "[ \"\$(st run --rm hd sh -c 'cat /one; stat -c %a /one')\" = \"\$(printf 'x\n  y\n664')\" ]"
+check "a heredoc rebuild is cached" sh -c "st build -t hd '$T/hd' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log'"
+printf 'FROM bb\nCOPY <<EOF /x\nchanged\nEOF\n' > "$T/hd/Dockerfile"
+check "another body is another layer" sh -c "st build -t hd2 '$T/hd' >/dev/null 2>&1 && [ \"\$(st run --rm hd2 cat /x)\" = changed ]"
+
+# RUN --mount=type=bind from an image and from a stage: their content is in the key
+printf 'FROM bb AS src\nARG V=1\nRUN echo "v$V" > /v\nFROM bb\nRUN --mount=type=bind,from=src,target=/s cat /s/v > /got\nRUN --mount=type=bind,from=bbimg,source=/img-mark,target=/m cat /m > /img\n' > "$T/hd/Dockerfile"
+mkdir -p "$T/bbi"; echo marked > "$T/bbi/img-mark"; printf 'FROM bb\nCOPY img-mark /\n' > "$T/bbi/Dockerfile"
+st build -t bbimg "$T/bbi" >/dev/null 2>&1
+check "RUN --mount=type=bind,from=IMAGE" sh -c "st build --build-arg V=1 -t bm1 '$T/hd' >/dev/null 2>&1 && [ \"\$(st run --rm bm1 cat /img /got)\" = \"\$(printf 'marked\nv1')\" ]"
+check "a new source stage content runs the RUN again" sh -c "st build --build-arg V=2 -t bm2 '$T/hd' >/dev/null 2>&1 && [ \"\$(st run --rm bm2 cat /got)\" = v2 ]"
+echo remarked > "$T/bbi/img-mark"; st build -t bbimg "$T/bbi" >/dev/null 2>&1
+check "so does a new image under the same name" sh -c "st build --build-arg V=2 -t bm3 '$T/hd' >/dev/null 2>&1 && [ \"\$(st run --rm bm3 cat /img)\" = remarked ]"
+mkdir -p "$T/cb"; echo c1 > "$T/cb/data"; printf 'FROM bb\nRUN --mount=type=bind,source=data,target=/d cat /d > /out\n' > "$T/cb/Dockerfile"
+st build -t cb1 "$T/cb" >/dev/null 2>&1; echo c2 > "$T/cb/data"
+check "and a new context file under a context bind" sh -c "st build -t cb2 '$T/cb' >/dev/null 2>&1 && [ \"\$(st run --rm cb2 cat /out)\" = c2 ]"
+
+# ADD <url>
+if command -v python3 >/dev/null; then
+	mkdir -p "$T/www" "$T/add"; echo payload-123 > "$T/www/file.txt"
+	touch -d '2020-01-02 03:04:05 UTC' "$T/www/file.txt"
+	python3 -c 'import http.server,sys,functools
+h=functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+s=http.server.ThreadingHTTPServer(("127.0.0.1",0),h); print(s.server_address[1],flush=True); s.serve_forever()' "$T/www" > "$T/port" 2>/dev/null &
+	web=$!
+	i=0; while [ ! -s "$T/port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	U=http://127.0.0.1:$(cat "$T/port")
+	sum=$(sha256sum "$T/www/file.txt" | cut -d' ' -f1)
+	printf 'FROM bb\nADD %s/file.txt /got/\nADD --checksum=sha256:%s %s/file.txt /pinned\n' "$U" "$sum" "$U" > "$T/add/Dockerfile"
+	check "ADD <url> downloads into the layer" sh -c "st build -t addu '$T/add' >/dev/null 2>&1 && [ \"\$(st run --rm addu cat /got/file.txt /pinned)\" = \"\$(printf 'payload-123\npayload-123')\" ]"
+	check "mode 0600, mtime from Last-Modified" sh -c "[ \"\$(st run --rm addu stat -c '%a %Y' /got/file.txt)\" = '600 1577934245' ]"
+	echo payload-456 > "$T/www/file.txt"
+	check "new content at the URL: the pinned ADD fails with a checksum mismatch" sh -c "st build -t addu2 '$T/add' 2>&1 | grep -q 'checksum mismatch'"
+	printf 'FROM bb\nADD %s/file.txt /got\n' "$U" > "$T/add/Dockerfile"
+	check "and gets it" sh -c "st build -t addu3 '$T/add' >/dev/null 2>&1 && [ \"\$(st run --rm addu3 cat /got)\" = payload-456 ]"
+	printf 'FROM bb\nADD %s/missing.txt /x\n' "$U" > "$T/add/Dockerfile"
+	check_fails "a 404 names the line and the status" "Dockerfile:2: ADD .*missing.txt.*HTTP status 404" st build -t addu4 "$T/add"
+	kill "$web" 2>/dev/null
+fi
 check "fsck" st fsck
 done_testing

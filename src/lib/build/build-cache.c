@@ -77,11 +77,66 @@ int st_build_prune(struct st_store *s, uint64_t *out_entries, struct st_error *e
 		else
 			n++;
 	}
+	if (rc == 0)
+		rc = st_rm_rf_at(st_store_root_fd(s), "cache/copy-key", err);
 	/* the content-hash memo is a cache too */
 	if (rc == 0 && unlinkat(st_store_root_fd(s), "cache/hash-memo", 0) < 0 && errno != ENOENT)
 		rc = st_error_sys(err, "remove '%s/cache/hash-memo'", st_store_root(s));
 	st_store_unlease(s);
 	if (rc == 0 && out_entries)
 		*out_entries = n;
+	return rc;
+}
+
+/* ---- COPY's target-free keys: cache/copy-key/<fast key> holds the step's full key ---- */
+
+static int fast_name(const struct st_digest *fast, char *out)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1];
+
+	st_digest_hex(fast, hex);
+	return snprintf(out, 128, "cache/copy-key/%s", hex) < 128 ? 0 : -ST_ELIMIT;
+}
+
+int build_fast_key_get(struct bctx *b, const struct st_digest *fast, struct st_digest *out)
+{
+	struct st_buf data = ST_BUF_INIT;
+	char name[128];
+	int rc = fast_name(fast, name);
+
+	if (rc == 0)
+		rc = st_read_file_at(st_store_root_fd(b->s), name, &data, 64, NULL);
+	if (rc == 0 && data.len != 32)
+		rc = -ST_EINVALID; /* a torn or foreign entry is a miss */
+	if (rc == 0) {
+		out->alg = ST_DIGEST_SHA256;
+		memcpy(out->bytes, data.data, 32);
+	}
+	st_buf_release(&data);
+	return rc == 0 ? 1 : 0;
+}
+
+/* Only a cache: no fsync (a torn entry is a miss), written under a temporary name and renamed. */
+int build_fast_key_put(struct bctx *b, const struct st_digest *fast, const struct st_digest *key)
+{
+	char name[128], tmp[160], rnd[17];
+	cleanup_fd int fd = -1;
+	int rc = fast_name(fast, name);
+
+	if (rc == 0)
+		rc = st_random_hex(rnd, 8, b->err);
+	if (rc == 0)
+		rc = st_mkdir_p(st_store_root_fd(b->s), "cache/copy-key", 0700, b->err);
+	if (rc < 0)
+		return rc;
+	(void)snprintf(tmp, sizeof(tmp), "%s.tmp-%s", name, rnd);
+	fd = openat(st_store_root_fd(b->s), tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return st_error_sys(b->err, "create '%s'", tmp);
+	rc = st_write_all(fd, key->bytes, 32, b->err);
+	if (rc == 0 && renameat(st_store_root_fd(b->s), tmp, st_store_root_fd(b->s), name) < 0)
+		rc = st_error_sys(b->err, "rename '%s'", tmp);
+	if (rc < 0)
+		(void)unlinkat(st_store_root_fd(b->s), tmp, 0);
 	return rc;
 }

@@ -123,6 +123,8 @@ int copy_walk_unit(struct copy_plan *p, const struct copy_unit *u, copy_visit_fn
  * unchanged. m may be NULL. */
 int copy_hash_file(struct build_hash_memo *m, int fd, const struct stat *st, struct st_digest *out,
                    struct st_error *err);
+/* The content digest of the file with stat st when the memo has it (nothing is opened). */
+bool copy_hash_memo_get(struct build_hash_memo *m, const struct stat *st, struct st_digest *out);
 /* The digest of all bytes of fd read to EOF. */
 int copy_hash_fd(int fd, struct st_digest *out, struct st_error *err);
 

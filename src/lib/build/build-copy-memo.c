@@ -251,6 +251,16 @@ static bool lookup(struct build_hash_memo *m, const uint64_t k[7], struct st_dig
 	return hit;
 }
 
+bool copy_hash_memo_get(struct build_hash_memo *m, const struct stat *st, struct st_digest *out)
+{
+	uint64_t k[7];
+
+	if (!m)
+		return false;
+	stat_key(st, k);
+	return lookup(m, k, out);
+}
+
 int copy_hash_file(struct build_hash_memo *m, int fd, const struct stat *st, struct st_digest *out,
                    struct st_error *err)
 {

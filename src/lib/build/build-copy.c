@@ -41,10 +41,17 @@ struct keyer {
 
 static int key_reg(struct keyer *k, const struct copy_ent *e, struct st_error *err)
 {
-	cleanup_fd int fd = openat(e->src_dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_fd int fd = -1;
 	struct st_digest d;
 	int rc;
 
+	/* the walk's lstat is the memo's key: an unchanged file is not even opened */
+	if (copy_hash_memo_get(k->p->r->memo, e->st, &d)) {
+		h_num(k->h, (uint64_t)e->st->st_size);
+		st_hasher_update(k->h, d.bytes, 32);
+		return 0;
+	}
+	fd = openat(e->src_dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return st_error_sys(err, "open '%s'", e->src);
 	rc = copy_hash_file(k->p->r->memo, fd, e->st, &d, err);

@@ -67,6 +67,25 @@ int build_stage_ref(const struct bctx *b, const char *name, int before);
 int build_run_exec(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
                    const char *upper, struct st_error *err);
 
+/* COPY's target-free key (build-cache.c): fast -> the step's full key. get returns 1 on a hit. */
+int build_fast_key_get(struct bctx *b, const struct st_digest *fast, struct st_digest *out);
+int build_fast_key_put(struct bctx *b, const struct st_digest *fast, const struct st_digest *key);
+
+/* COPY <<EOF: writes the instruction's heredocs as files of a fresh directory (*out_dir,
+ * malloc'd) and gives the arguments with every "<<EOF" replaced by its file name. */
+int build_heredoc_srcs(struct bctx *b, const struct st_df_eval_instr *ei, const char *where,
+                       char **out_dir, struct st_strv *out_args);
+
+/* The state `name` (--from=, --mount from=) names before `stage`: a stage (*out points into
+ * b->stages), or an image opened into *img (released by the caller). */
+int build_from_state(struct bctx *b, int stage, const char *name, struct bstate *img,
+                     const struct bstate **out);
+/* The chain ID of a state's top layer (all zero for none): it fixes its whole filesystem. */
+int build_state_chain(const struct bstate *st, struct st_digest *out, struct st_error *err);
+/* Feeds a RUN's key with what its bind mounts' sources hold (build-run.c). */
+int build_run_key_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *ei,
+                         struct st_hasher *h);
+
 /* Reports an event through the progress callback. */
 void build_event(struct bctx *b, enum st_build_event_kind kind, int stage, int step, int n_steps,
                  const char *text, double seconds);

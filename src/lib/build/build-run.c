@@ -261,15 +261,18 @@ static int bind_mount(struct bctx *b, int stage, const struct mfields *f, struct
 	int rc = 0;
 
 	if (f->from[0]) {
-		int ref = build_stage_ref(b, f->from, stage);
-		if (ref < 0 || m->n_views >= 8)
-			return st_error_set(b->err, ST_EUNSUPPORTED,
-			                    "%s: --mount from=%s: only earlier stages can be "
-			                    "mounted",
-			                    where, f->from);
-		rc = build_mount_view(b, &b->stages[ref], &m->views[m->n_views]);
+		struct bstate img = {0};
+		const struct bstate *from = NULL;
+		if (m->n_views >= 8)
+			return st_error_set(b->err, ST_ELIMIT,
+			                    "%s: more than 8 --mount from=", where);
+		rc = build_from_state(b, stage, f->from, &img, &from);
+		if (rc == 0)
+			rc = build_mount_view(b, from, &m->views[m->n_views]);
+		st_image_config_release(&img.cfg);
+		st_manifest_release(&img.man);
 		if (rc < 0)
-			return rc;
+			return st_error_wrap(b->err, "%s: --mount from=%s", where, f->from);
 		root = m->views[m->n_views++];
 	}
 	if (strstr(f->source, ".."))
@@ -322,6 +325,56 @@ static int run_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *
 			rc = st_error_set(b->err, ST_EUNSUPPORTED,
 			                  "%s: RUN --mount=type=%s is not supported", where,
 			                  f.type);
+		}
+	}
+	return rc;
+}
+
+/* What a bind mount's source holds goes into the RUN's key: the chain ID of a stage or image
+ * (from=), else the context files below `source` as COPY would hash them. */
+static int key_bind(struct bctx *b, int stage, const struct mfields *f, struct st_hasher *h,
+                    const char *where)
+{
+	struct bstate img = {0};
+	const struct bstate *from = NULL;
+	const char *src[1] = {f->source[0] ? f->source : "."};
+	struct build_copy_req r = {.srcs = src, .n_srcs = 1, .dest = "/", .workdir = "/"};
+	struct st_digest top;
+	int rc;
+
+	if (f->from[0]) {
+		rc = build_from_state(b, stage, f->from, &img, &from);
+		if (rc == 0)
+			rc = build_state_chain(from, &top, b->err);
+		if (rc == 0)
+			st_hasher_update(h, top.bytes, 32);
+		st_image_config_release(&img.cfg);
+		st_manifest_release(&img.man);
+		return rc < 0 ? st_error_wrap(b->err, "%s: --mount from=%s", where, f->from) : 0;
+	}
+	r.src_root = b->o->context;
+	r.from_context = true;
+	r.ignore = b->ignore;
+	r.memo = b->memo;
+	r.where = where;
+	return build_copy_key(&r, h, b->err);
+}
+
+int build_run_key_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *ei,
+                         struct st_hasher *h)
+{
+	char where[300];
+	int rc = 0;
+
+	(void)snprintf(where, sizeof(where), "%s:%d", b->df->name, ei->instr->start_line);
+	for (size_t i = 0; i < ei->flags.n && rc == 0; i++) {
+		struct mfields f;
+		if (!st_str_has_prefix(ei->flags.v[i], "--mount="))
+			continue;
+		rc = parse_fields(ei->flags.v[i] + 8, &f, where, b->err);
+		if (rc == 0 && strcmp(f.type, "bind") == 0) {
+			st_hasher_update(h, "bind", 5);
+			rc = key_bind(b, stage, &f, h, where);
 		}
 	}
 	return rc;

@@ -185,23 +185,34 @@ struct copy_src {
 	struct bstate other; /* the image named by --from, when not a stage */
 };
 
-static int copy_source(struct bctx *b, int stage, const char *from, struct copy_src *cs)
+int build_from_state(struct bctx *b, int stage, const char *name, struct bstate *img,
+                     const struct bstate **out)
 {
-	int ref = build_stage_ref(b, from, stage);
-	struct st_image img;
+	int ref = build_stage_ref(b, name, stage);
+	struct st_image i;
 	int rc;
 
-	if (ref >= 0)
-		return build_mount_view(b, &b->stages[ref], &cs->view);
-	rc = build_open_image(b, from, &img);
+	if (ref >= 0) {
+		*out = &b->stages[ref];
+		return 0;
+	}
+	rc = build_open_image(b, name, &i);
 	if (rc < 0)
-		return st_error_wrap(b->err, "--from=%s: not a stage and not an image", from);
-	cs->other.cfg = img.config;
-	cs->other.man = img.manifest;
-	memset(&img.config, 0, sizeof(img.config));
-	memset(&img.manifest, 0, sizeof(img.manifest));
-	st_image_release(&img);
-	return build_mount_view(b, &cs->other, &cs->view);
+		return st_error_wrap(b->err, "not a stage and not an image");
+	img->cfg = i.config;
+	img->man = i.manifest;
+	memset(&i.config, 0, sizeof(i.config));
+	memset(&i.manifest, 0, sizeof(i.manifest));
+	st_image_release(&i);
+	*out = img;
+	return 0;
+}
+
+/* ADD <url>: the registry module owns HTTP. */
+static int fetch_url(void *ctx, const char *url, int fd, int64_t *out_mtime, struct st_error *err)
+{
+	(void)ctx;
+	return st_http_fetch(url, fd, out_mtime, err);
 }
 
 static void copy_req(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
@@ -235,6 +246,7 @@ static void copy_req(struct bctx *b, const struct bstate *st, const struct st_df
 			r->keep_git_dir = true;
 	}
 	r->memo = b->memo;
+	r->fetch = fetch_url;
 	r->where = where;
 }
 
@@ -251,11 +263,12 @@ static char *created_by(const struct st_df_eval_instr *ei, bool buildkit)
 
 /* ---- one step ---- */
 
-static int step_key(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
-                    const struct build_copy_req *copy, struct st_digest *out)
+static int step_key(struct bctx *b, const struct bstate *st, int stage,
+                    const struct st_df_eval_instr *ei, const struct build_copy_req *copy,
+                    struct st_digest *out, struct st_error *err)
 {
 	struct st_hasher h;
-	int rc = st_hasher_init(&h, ST_DIGEST_SHA256, b->err);
+	int rc = st_hasher_init(&h, ST_DIGEST_SHA256, err);
 
 	if (rc < 0)
 		return rc;
@@ -282,9 +295,10 @@ static int step_key(struct bctx *b, const struct bstate *st, const struct st_df_
 			hash_str(&h, b->o->add_hosts[i]);
 		for (size_t i = 0; i < ei->instr->n_heredocs; i++)
 			hash_str(&h, ei->instr->heredocs[i].content);
+		rc = build_run_key_mounts(b, stage, ei, &h);
 	}
-	if (copy)
-		rc = build_copy_key(copy, &h, b->err);
+	if (copy && rc == 0)
+		rc = build_copy_key(copy, &h, err);
 	if (rc < 0) {
 		st_hasher_release(&h);
 		return rc;
@@ -316,24 +330,96 @@ static int track_arg(struct bstate *st, const struct st_df_eval_instr *ei, struc
 	return rc;
 }
 
+int build_state_chain(const struct bstate *st, struct st_digest *out, struct st_error *err)
+{
+	size_t n = st->cfg.n_diff_ids;
+	struct st_digest *ids = n ? calloc(n, sizeof(*ids)) : NULL;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->alg = ST_DIGEST_SHA256;
+	if (n && !ids)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	if (n)
+		rc = st_image_chain_ids(st->cfg.diff_ids, n, ids, err);
+	if (n && rc == 0)
+		*out = ids[n - 1];
+	free(ids);
+	return rc;
+}
+
+/* A COPY's key without mounting anything: the step's key over the context sources alone
+ * (resolved as on scratch; with --from, none), then the chain IDs of the target and of the
+ * --from source, which fix everything the full key reads from them. cache/copy-key maps it to
+ * the full key. 1 when made; 0 when this COPY needs the full key (ADD, a source the plan cannot
+ * place without the target, --chown by name, ...). */
+static int fast_key(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
+                    const struct bstate *src, const char *where, struct st_digest *out)
+{
+	struct st_error e2 = ST_ERROR_INIT;
+	struct build_copy_req r;
+	struct st_digest k0, top, stop = {.alg = ST_DIGEST_SHA256};
+	struct st_hasher h;
+	const char *wd = st->cfg.working_dir ? st->cfg.working_dir : "";
+
+	if (ei->instr->cmd != ST_DF_COPY || b->o->no_cache || ei->instr->n_heredocs)
+		return 0;
+	copy_req(b, st, ei, b->o->context, NULL, where, &r);
+	if (build_state_chain(st, &top, &e2) < 0 ||
+	    (src && build_state_chain(src, &stop, &e2) < 0) ||
+	    step_key(b, st, -1, ei, src ? NULL : &r, &k0, &e2) < 0 ||
+	    st_hasher_init(&h, ST_DIGEST_SHA256, &e2) < 0)
+		return 0;
+	st_hasher_update(&h, "strata-build-v1\0copy-fast\0", 26);
+	st_hasher_update(&h, k0.bytes, 32);
+	st_hasher_update(&h, top.bytes, 32);
+	st_hasher_update(&h, stop.bytes, 32);
+	st_hasher_update(&h, wd, strlen(wd) + 1);
+	st_hasher_final(&h, out);
+	return 1;
+}
+
 static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
                     struct st_digest *key, bool *hit)
 {
 	struct copy_src cs = {0};
+	const struct bstate *src = NULL;
 	struct build_copy_req r;
-	char *target = NULL, *upper = NULL, *by = NULL;
+	struct st_digest fast;
+	char *target = NULL, *upper = NULL, *by = NULL, *hdir = NULL;
+	struct st_strv hargs = ST_STRV_INIT;
 	const char *from = flag_value(ei, "--from");
 	char where[300];
+	bool have_fast = false;
 	int rc = 0;
 
 	(void)snprintf(where, sizeof(where), "%s:%d", b->df->name, ei->instr->start_line);
 	if (from)
-		rc = copy_source(b, stage, from, &cs);
+		rc = build_from_state(b, stage, from, &cs.other, &src);
+	if (rc < 0)
+		(void)st_error_wrap(b->err, "--from=%s", from);
+	if (rc == 0)
+		have_fast = fast_key(b, st, ei, src, where, &fast) == 1;
+	if (have_fast && build_fast_key_get(b, &fast, key) == 1 && cache_get(b, key, st) == 1) {
+		*hit = true;
+		goto out;
+	}
+	if (rc == 0 && from)
+		rc = build_mount_view(b, src, &cs.view);
 	if (rc == 0)
 		rc = build_mount_view(b, st, &target);
+	if (rc == 0 && ei->instr->n_heredocs)
+		rc = build_heredoc_srcs(b, ei, where, &hdir, &hargs);
 	if (rc == 0) {
 		copy_req(b, st, ei, from ? cs.view : b->o->context, target, where, &r);
-		rc = step_key(b, st, ei, &r, key);
+		if (hdir) {
+			r.srcs = (const char *const *)hargs.v;
+			r.n_srcs = hargs.n - 1;
+			r.src_root = hdir;
+			r.from_context = true;
+			r.ignore = NULL;
+		}
+		rc = step_key(b, st, stage, ei, &r, key, b->err);
 	}
 	if (rc == 0)
 		*hit = cache_get(b, key, st) == 1;
@@ -345,10 +431,17 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 		if (rc == 0)
 			rc = add_layer(b, st, upper, by ? by : "COPY");
 	}
+	if (rc == 0 && have_fast)
+		rc = build_fast_key_put(b, &fast, key);
 	if (rc < 0 && upper)
 		(void)st_layer_remove_tree(upper, NULL);
+out:
 	free(upper);
 	free(by);
+	if (hdir)
+		(void)st_layer_remove_tree(hdir, NULL);
+	free(hdir);
+	st_strv_release(&hargs);
 	build_unmount_view(target);
 	build_unmount_view(cs.view);
 	st_image_config_release(&cs.other.cfg);
@@ -356,11 +449,11 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 	return rc;
 }
 
-static int run_run(struct bctx *b, struct bstate *st, const struct st_df_eval_instr *ei,
+static int run_run(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
                    struct st_digest *key, bool *hit)
 {
 	char *upper = NULL, *by = NULL;
-	int rc = step_key(b, st, ei, NULL, key);
+	int rc = step_key(b, st, stage, ei, NULL, key, b->err);
 
 	if (rc == 0)
 		*hit = cache_get(b, key, st) == 1;
@@ -383,7 +476,7 @@ static int run_config(struct bctx *b, struct bstate *st, const struct st_df_eval
                       struct st_digest *key, bool *hit)
 {
 	struct st_history h = {.created = b->created, .empty_layer = true};
-	int rc = step_key(b, st, ei, NULL, key);
+	int rc = step_key(b, st, -1, ei, NULL, key, b->err);
 
 	if (rc == 0)
 		*hit = cache_get(b, key, st) == 1;
@@ -423,7 +516,7 @@ int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_
 		rc = run_copy(b, st, stage, ei, &key, &hit);
 		break;
 	case ST_DF_RUN:
-		rc = run_run(b, st, ei, &key, &hit);
+		rc = run_run(b, st, stage, ei, &key, &hit);
 		break;
 	default:
 		rc = run_config(b, st, ei, &key, &hit);

@@ -434,7 +434,7 @@ static bool volatile_base_ok(void)
 }
 
 /* A --rm container without anonymous volumes keeps what dies with it on a tmpfs (see
- * ctr_volatile_dir); its scratch layer and log stay on the store's disk. */
+ * make_volatile_dirs); its scratch layer and log stay on the store's disk. */
 static bool wants_volatile(const struct ctr_spec *sp)
 {
 	if (!sp->auto_remove || getenv("STRATA_RUN_NO_TMPFS"))
@@ -480,7 +480,7 @@ static int make_volatile_dirs(struct st_container *c, struct st_error *err)
 		if (symlinkat(path, c->dirfd, links[i]) < 0)
 			return st_error_sys(err, "create %s/%s", vdir, links[i]);
 	}
-	return 0;
+	return ctr_use_volatile_paths(c, true, err);
 }
 
 static int make_dirs(struct st_container *c, struct st_error *err)

@@ -61,6 +61,9 @@ bool ctr_is_running(struct st_container *c);
 /* Takes the monitor lock (exclusive, non-blocking): -ST_EBUSY when running. */
 int ctr_lock_monitor(struct st_container *c, int *out_fd, struct st_error *err);
 int ctr_new(struct st_store *s, const char *id, struct st_container **out, struct st_error *err);
+/* For the volatile layout (known, or containers/<id> links to it): c->dir becomes the tmpfs
+ * directory and c->upper the scratch layer on disk, so no path handed out has a symlink. */
+int ctr_use_volatile_paths(struct st_container *c, bool known, struct st_error *err);
 /* Removes containers/<id> and, for the volatile layout, its tmpfs and scratch directories. */
 int ctr_remove_dirs(struct st_container *c, struct st_error *err);
 int ctr_name_claim(struct st_store *s, const char *name, const char *id, struct st_error *err);

@@ -129,6 +129,9 @@ static int mount_fsconfig(struct st_container *c, const struct st_strv *lowers, 
 		rc = set_str(fsfd, "metacopy", "off", err);
 	if (rc == 0 && with_upper)
 		rc = set_str(fsfd, "index", "off", err);
+	if (rc == 0 && with_upper && c->spec.auto_remove &&
+	    fsconfig(fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0)
+		rc = overlay_log(fsfd, "volatile", err);
 	if (rc == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
 		rc = overlay_log(fsfd, "create", err);
 	if (rc < 0)
@@ -170,6 +173,8 @@ static int mount_legacy(struct st_container *c, const struct st_strv *lowers, co
 	}
 	if (rc == 0 && with_upper)
 		rc = st_buf_adds(&o, ",upperdir=../upper,workdir=../work,index=off", err);
+	if (rc == 0 && with_upper && c->spec.auto_remove)
+		rc = st_buf_adds(&o, ",volatile", err);
 	if (rc == 0)
 		rc = st_buf_adds(&o, ",redirect_dir=off,metacopy=off", err);
 	if (rc < 0)

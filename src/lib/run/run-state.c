@@ -284,6 +284,28 @@ int ctr_new(struct st_store *s, const char *id, struct st_container **out, struc
 	return 0;
 }
 
+int ctr_use_volatile_paths(struct st_container *c, bool known, struct st_error *err)
+{
+	cleanup_buf struct st_buf dir = ST_BUF_INIT, upper = ST_BUF_INIT;
+	char link[sizeof(CTR_VOLATILE_BASE) + 80];
+	ssize_t n = readlink(c->dir, link, sizeof(link) - 1);
+
+	if (!known && (n < 0 || (size_t)n != sizeof(CTR_VOLATILE_BASE) + 64 ||
+	               strncmp(link, CTR_VOLATILE_BASE "/", sizeof(CTR_VOLATILE_BASE)) != 0))
+		return 0; /* the classic layout */
+	if (st_buf_addf(&dir, err, CTR_VOLATILE_BASE "/%s", c->spec.id) < 0 ||
+	    st_buf_addf(&upper, err, "%s/" CTR_SCRATCH_DIR "/%s/upper", st_store_root(c->store),
+	                c->spec.id) < 0)
+		return -ST_ENOMEM;
+	free(c->dir);
+	free(c->upper);
+	c->dir = st_buf_detach(&dir, NULL);
+	c->upper = st_buf_detach(&upper, NULL);
+	if (!c->dir || !c->upper)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	return 0;
+}
+
 static int load(struct st_store *s, const char *id, struct st_container **out, struct st_error *err)
 {
 	struct st_container *c = NULL;
@@ -297,6 +319,8 @@ static int load(struct st_store *s, const char *id, struct st_container **out, s
 	c->dirfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->dirfd < 0)
 		rc = st_error_sys(err, "container %s", id);
+	if (rc == 0)
+		rc = ctr_use_volatile_paths(c, false, err);
 	if (rc == 0)
 		rc = st_read_file_at(c->dirfd, "spec.json", &text, MAX_SPEC_SIZE, err);
 	if (rc == 0)
@@ -610,7 +634,7 @@ int st_container_list(struct st_store *s, bool all, struct st_container_info **o
 
 int ctr_remove_dirs(struct st_container *c, struct st_error *err)
 {
-	char vdir[sizeof(CTR_VOLATILE_BASE) + 80], scratch[128];
+	char vdir[sizeof(CTR_VOLATILE_BASE) + 80], scratch[128], link[128];
 	int root = st_store_root_fd(c->store);
 	int rc;
 
@@ -618,11 +642,12 @@ int ctr_remove_dirs(struct st_container *c, struct st_error *err)
 	 * between leaves the container listed (and removable) rather than orphaned files */
 	(void)snprintf(vdir, sizeof(vdir), CTR_VOLATILE_BASE "/%s", c->spec.id);
 	(void)snprintf(scratch, sizeof(scratch), CTR_SCRATCH_DIR "/%s", c->spec.id);
+	(void)snprintf(link, sizeof(link), CTR_DIR "/%s", c->spec.id);
 	rc = st_rm_rf_at(AT_FDCWD, vdir, err);
 	if (rc == 0)
 		rc = st_rm_rf_at(root, scratch, err);
 	if (rc == 0)
-		rc = st_rm_rf_at(AT_FDCWD, c->dir, err);
+		rc = st_rm_rf_at(root, link, err);
 	return rc;
 }
 

@@ -1,0 +1,71 @@
+#!/bin/sh
+# 53-build-cache.sh: the cached paths of strata build: a fully cached rebuild mounts nothing and
+# opens no context file (the hash memo is consulted by lstat first); COPY's target-free key
+# still follows everything that decides the layer (content, --from stages, the target).
+. "$(dirname "$0")/lib.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root (RUN runs containers)"
+grep -q overlay /proc/filesystems || skip_all "no overlayfs"
+make_busybox_rootfs "$T/rootfs" || skip_all "busybox-static missing"
+st import "$T/rootfs" bb >/dev/null || { echo "Bail out! import failed"; exit 1; }
+build() { ctx=$1; shift; st build "$@" "$ctx" > "$T/log" 2>&1; }
+ran() { grep -c ' DONE ' "$T/log"; }
+out() { st run --rm "$1" cat "$2" 2>/dev/null; }
+# gives CTX DOCKERFILE TAG N_RAN FILE WANT [build args]: the build ran N_RAN steps (- for any)
+# and FILE of the image holds WANT
+gives() {
+	ctx=$1 df=$2 tag=$3 n=$4 f=$5 want=$6; shift 6
+	build "$ctx" -f "$df" -t "$tag" "$@" || return 1
+	[ "$n" = - ] || [ "$(ran)" = "$n" ] || return 1
+	[ "$(out "$tag" "$f")" = "$want" ]
+}
+
+mkdir -p "$T/c/src/sub"
+echo one > "$T/c/src/uniq-4711.txt"; echo two > "$T/c/src/sub/b.txt"
+cat > "$T/c/Dockerfile" <<'DF'
+FROM bb
+WORKDIR /app
+COPY src/ /app/src/
+RUN cat /app/src/uniq-4711.txt > /app/seen
+DF
+check "first build" build "$T/c" -t c1
+check "rebuild: cached" sh -c "st build -t c1 '$T/c' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log'"
+if command -v strace >/dev/null; then
+	strace -f -o "$T/trace" -e trace=mount,openat "$STRATA" --root "$STRATA_ROOT" build -q -t c1 "$T/c" >/dev/null 2>&1
+	check "a fully cached rebuild mounts nothing" sh -c "! grep -q 'mount(' '$T/trace'"
+	check "and opens no context file" sh -c "! grep -q 'uniq-4711' '$T/trace'"
+	touch "$T/c/src/uniq-4711.txt"
+	strace -f -o "$T/trace" -e trace=mount,openat "$STRATA" --root "$STRATA_ROOT" build -t c1 "$T/c" >"$T/log" 2>&1
+	check "a touched file is read again to hash it" grep -q 'uniq-4711.*O_RDONLY' "$T/trace"
+	check "but the step stays cached" sh -c "! grep -q ' DONE ' '$T/log'"
+else
+	skip "no strace"; skip "no strace"; skip "no strace"; skip "no strace"
+fi
+printf 'uno\n' > "$T/c/src/uniq-4711.txt"
+check "a changed file re-runs the COPY and its descendants" gives "$T/c" "$T/c/Dockerfile" c1 2 /app/seen uno
+printf 'one\n' > "$T/c/src/uniq-4711.txt"
+check "changing it back is cached again" gives "$T/c" "$T/c/Dockerfile" c1 0 /app/seen one
+
+# COPY --from: the final stage's parent key does not change with the source stage
+cat > "$T/c/Dockerfile.from" <<'DF'
+FROM bb AS gen
+ARG V=1
+RUN echo "v$V" > /f
+FROM bb
+COPY --from=gen /f /f
+DF
+check "COPY --from a stage" gives "$T/c" "$T/c/Dockerfile.from" f1 - /f v1 --build-arg V=1
+check "another source stage content re-runs it" gives "$T/c" "$T/c/Dockerfile.from" f2 2 /f v2 --build-arg V=2
+check "back to the first is cached with the first content" gives "$T/c" "$T/c/Dockerfile.from" f3 0 /f v1 --build-arg V=1
+
+# the target decides the destination: the same COPY on another base is another key
+cat > "$T/c/Dockerfile.tgt" <<'DF'
+FROM bb
+ARG L=dir
+RUN if [ "$L" = link ]; then mkdir /srv && ln -s /srv /dst; fi
+COPY src/sub/b.txt /dst/
+DF
+check "COPY into a symlinked directory" gives "$T/c" "$T/c/Dockerfile.tgt" t1 - /srv/b.txt two --build-arg L=link
+check "and into a plain path on another base" gives "$T/c" "$T/c/Dockerfile.tgt" t2 - /dst/b.txt two --build-arg L=dir
+check "builder prune drops the COPY key map too" sh -c "st builder prune >/dev/null 2>&1 && [ ! -e '$STRATA_ROOT/cache/copy-key' ]"
+check "fsck" st fsck
+done_testing
