@@ -107,13 +107,16 @@ work, files, tarbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 sgz, pgz, szs, zzs = map(int, sys.argv[4:8])
 c, a = json.load(open(work + "/create.json")), json.load(open(work + "/apply.json"))
 print(f"rootfs: {files} entries, {tarbytes/1e6:.1f} MB of tar; medians of {len(c['pigz-6']['wall'])} rounds")
-print(f"  {'':14s} {'wall':>7s} {'cpu':>7s} {'MB/s':>7s} {'files/s':>8s}  ratio (median of per-round ratios)")
+# wall/cpu: medians; min: the least disturbed run; ratio: median of the per-round ratios, then
+# the ratio of the minima (under load from other work the second is the steadier one)
+print(f"  {'':18s} {'wall':>7s} {'min':>7s} {'cpu':>7s} {'MB/s':>7s} {'files/s':>8s}  ratio (median / of minima)")
 def row(d, name, *peers):
-    t = st.median(d[name]["wall"])
-    s = f"  {name:14s} {t:6.2f}s {st.median(d[name]['cpu']):6.2f}s {tarbytes/1e6/t:7.1f} {files/t:8.0f}"
+    t, m = st.median(d[name]["wall"]), min(d[name]["wall"])
+    s = (f"  {name:18s} {t:6.2f}s {m:6.2f}s {st.median(d[name]['cpu']):6.2f}s "
+         f"{tarbytes/1e6/t:7.1f} {files/t:8.0f}")
     for p in peers:
         r = st.median(x / y for x, y in zip(d[name]["wall"], d[p]["wall"]))
-        s += f"  {r:.2f}x {p}"
+        s += f"  {r:.2f}x / {m / min(d[p]['wall']):.2f}x {p}"
     print(s)
 print("create:")
 row(c, "strata-gzip", "pigz-6")

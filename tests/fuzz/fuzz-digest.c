@@ -1,6 +1,6 @@
 /* fuzz-digest.c: st_digest_parse on arbitrary bytes. Invariant: a digest that parses formats
  * back to exactly its input. */
-#include <assert.h>
+#include "fuzz.h"
 #include <string.h>
 
 #include "strata/digest.h"
@@ -15,9 +15,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (st_digest_parse((const char *)data, size, &d, &err) == 0) {
 		st_digest_str(&d, s);
-		assert(strlen(s) == size && memcmp(s, data, size) == 0);
+		FUZZ_CHECK(strlen(s) == size && memcmp(s, data, size) == 0);
 	} else {
-		assert(err.msg[0] != '\0');
+		FUZZ_CHECK(err.msg[0] != '\0');
 	}
 	return 0;
 }

@@ -1,7 +1,7 @@
 /* fuzz-dockerfile.c: st_dockerfile_parse on arbitrary bytes. Invariants: a refusal always says
  * why; an accepted file dumps, converts to JSON and validates without crashing, its line
  * ranges are ordered and within the file, and parsing is deterministic (same dump twice). */
-#include <assert.h>
+#include "fuzz.h"
 #include <string.h>
 
 #include "strata/dockerfile.h"
@@ -25,21 +25,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t lines = count_lines(data, size);
 
 	if (st_dockerfile_parse((const char *)data, size, "Dockerfile", 0, &df, &err) < 0) {
-		assert(err.msg[0] != '\0' && df == NULL);
+		FUZZ_CHECK(err.msg[0] != '\0' && df == NULL);
 		return 0;
 	}
 	for (size_t i = 0; i < df->n_instrs; i++) {
-		assert(df->instrs[i].start_line >= 1);
-		assert(df->instrs[i].start_line <= df->instrs[i].end_line);
-		assert((size_t)df->instrs[i].end_line <= lines);
-		assert(i == 0 || df->instrs[i].start_line > df->instrs[i - 1].end_line);
+		FUZZ_CHECK(df->instrs[i].start_line >= 1);
+		FUZZ_CHECK(df->instrs[i].start_line <= df->instrs[i].end_line);
+		FUZZ_CHECK((size_t)df->instrs[i].end_line <= lines);
+		FUZZ_CHECK(i == 0 || df->instrs[i].start_line > df->instrs[i - 1].end_line);
 	}
-	assert(st_dockerfile_dump(df, &a, &err) == 0);
-	assert(st_dockerfile_to_json(df, &js, &err) == 0);
+	FUZZ_CHECK(st_dockerfile_dump(df, &a, &err) == 0);
+	FUZZ_CHECK(st_dockerfile_to_json(df, &js, &err) == 0);
 	(void)st_dockerfile_validate(df, &err);
-	assert(st_dockerfile_parse((const char *)data, size, "Dockerfile", 0, &again, &err) == 0);
-	assert(st_dockerfile_dump(again, &b, &err) == 0);
-	assert(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+	FUZZ_CHECK(st_dockerfile_parse((const char *)data, size, "Dockerfile", 0, &again, &err) ==
+	           0);
+	FUZZ_CHECK(st_dockerfile_dump(again, &b, &err) == 0);
+	FUZZ_CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
 	st_buf_release(&a);
 	st_buf_release(&b);
 	st_buf_release(&js);

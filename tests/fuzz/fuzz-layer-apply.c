@@ -1,7 +1,7 @@
 /* fuzz-layer-apply.c: st_layer_apply_fd on arbitrary bytes (plain, gzip or zstd tar) into a
  * fresh temporary root, in both forms. Invariant: nothing outside the root changes; a canary
  * file next to the root keeps its content and its directory holds nothing else. */
-#include <assert.h>
+#include "fuzz.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,12 +25,12 @@ static void init_once(void)
 	if (base[0])
 		return;
 	(void)snprintf(base, sizeof(base), "%s/fuzz-layer-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	assert(mkdtemp(base));
+	FUZZ_CHECK(mkdtemp(base));
 	(void)snprintf(outside, sizeof(outside), "%s/outside", base);
 	(void)snprintf(canary, sizeof(canary), "%s/canary", outside);
-	assert(mkdir(outside, 0755) == 0);
+	FUZZ_CHECK(mkdir(outside, 0755) == 0);
 	int fd = open(canary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	assert(fd >= 0 && write(fd, "canary", 6) == 6);
+	FUZZ_CHECK(fd >= 0 && write(fd, "canary", 6) == 6);
 	close(fd);
 }
 
@@ -40,7 +40,7 @@ static int count_entries(const char *dir)
 	struct dirent *de;
 	int n = 0;
 
-	assert(d);
+	FUZZ_CHECK(d);
 	while ((de = readdir(d)))
 		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
 	closedir(d);
@@ -53,12 +53,12 @@ static void check_outside(void)
 	struct stat st;
 	int fd = open(canary, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
-	assert(fd >= 0);
-	assert(read(fd, buf, sizeof(buf)) == 6 && memcmp(buf, "canary", 6) == 0);
-	assert(fstat(fd, &st) == 0 && st.st_nlink == 1 && S_ISREG(st.st_mode));
+	FUZZ_CHECK(fd >= 0);
+	FUZZ_CHECK(read(fd, buf, sizeof(buf)) == 6 && memcmp(buf, "canary", 6) == 0);
+	FUZZ_CHECK(fstat(fd, &st) == 0 && st.st_nlink == 1 && S_ISREG(st.st_mode));
 	close(fd);
-	assert(count_entries(outside) == 1);
-	assert(count_entries(base) == 1); /* outside/ only: each root is removed after use */
+	FUZZ_CHECK(count_entries(outside) == 1);
+	FUZZ_CHECK(count_entries(base) == 1); /* outside/ only: each root is removed after use */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -74,15 +74,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int mode = 0; mode < 2; mode++) {
 		o.mode = mode ? ST_LAYER_APPLY_OVERLAY : ST_LAYER_APPLY_FLAT;
 		(void)snprintf(root, sizeof(root), "%s/root-XXXXXX", base);
-		assert(mkdtemp(root));
+		FUZZ_CHECK(mkdtemp(root));
 		fd = memfd_create("layer", MFD_CLOEXEC);
-		assert(fd >= 0);
-		assert(size == 0 || write(fd, data, size) == (ssize_t)size);
-		assert(lseek(fd, 0, SEEK_SET) == 0);
+		FUZZ_CHECK(fd >= 0);
+		FUZZ_CHECK(size == 0 || write(fd, data, size) == (ssize_t)size);
+		FUZZ_CHECK(lseek(fd, 0, SEEK_SET) == 0);
 		if (st_layer_apply(root, fd, &o, NULL, &err) < 0)
-			assert(err.msg[0] != '\0');
+			FUZZ_CHECK(err.msg[0] != '\0');
 		close(fd);
-		assert(st_layer_remove_tree(root, &err) == 0);
+		FUZZ_CHECK(st_layer_remove_tree(root, &err) == 0);
 		check_outside();
 	}
 	return 0;

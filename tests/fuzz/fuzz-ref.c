@@ -1,7 +1,7 @@
 /* fuzz-ref.c: st_ref_parse on arbitrary bytes. Invariants: a reference that parses formats
  * (full and familiar forms) to strings that parse again to the same reference; a failure
  * always explains itself. */
-#include <assert.h>
+#include "fuzz.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,8 +14,8 @@ static void reparses_to(const struct st_ref *r, const char *s)
 	struct st_ref again;
 	int rc = st_ref_parse(s, &again, NULL);
 
-	assert(rc == 0);
-	assert(st_ref_equal(r, &again));
+	FUZZ_CHECK(rc == 0);
+	FUZZ_CHECK(st_ref_equal(r, &again));
 	st_ref_release(&again);
 }
 
@@ -34,13 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	if (st_ref_parse(s, &r, &err) == 0) {
-		assert(st_ref_format(&r, 0, &full, NULL) == 0);
-		assert(st_ref_familiar(&r, 0, &fam, NULL) == 0);
+		FUZZ_CHECK(st_ref_format(&r, 0, &full, NULL) == 0);
+		FUZZ_CHECK(st_ref_familiar(&r, 0, &fam, NULL) == 0);
 		reparses_to(&r, full.data);
 		reparses_to(&r, fam.data);
 		st_ref_release(&r);
 	} else {
-		assert(err.msg[0] != '\0');
+		FUZZ_CHECK(err.msg[0] != '\0');
 	}
 	(void)st_ref_valid_repository(s, NULL);
 	st_buf_release(&full);

@@ -1,7 +1,7 @@
 /* fuzz-serve-route.c: the registry server's router on any path. Invariants: a routed name is
  * valid by the spec's grammar (so never "..", "//" or a leading '/'), a routed digest
  * re-formats to the text it came from, an upload id is 32 lowercase hex. */
-#include <assert.h>
+#include "fuzz.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,18 +19,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(path, data, size);
 	path[size] = '\0';
 	if (st_serve_route_parse(path, &r, NULL) == 0 && r.kind != SRV_BASE) {
-		assert(st_ref_valid_repository(r.name, NULL) == 0);
-		assert(!strstr(r.name, "..") && !strstr(r.name, "//") && r.name[0] != '/');
+		FUZZ_CHECK(st_ref_valid_repository(r.name, NULL) == 0);
+		FUZZ_CHECK(!strstr(r.name, "..") && !strstr(r.name, "//") && r.name[0] != '/');
 		if (r.is_digest) {
 			char ds[ST_DIGEST_STR_MAX];
 			st_digest_str(&r.digest, ds);
-			assert(strcmp(ds, r.ref) == 0);
+			FUZZ_CHECK(strcmp(ds, r.ref) == 0);
 		}
 		if (r.kind == SRV_UPLOAD)
-			assert(strlen(r.ref) == SRV_UPLOAD_ID_LEN &&
-			       strspn(r.ref, "0123456789abcdef") == SRV_UPLOAD_ID_LEN);
+			FUZZ_CHECK(strlen(r.ref) == SRV_UPLOAD_ID_LEN &&
+			           strspn(r.ref, "0123456789abcdef") == SRV_UPLOAD_ID_LEN);
 		if (r.kind == SRV_MANIFEST && !r.is_digest)
-			assert(st_ref_valid_tag(r.ref));
+			FUZZ_CHECK(st_ref_valid_tag(r.ref));
 	}
 	free(path);
 	return 0;

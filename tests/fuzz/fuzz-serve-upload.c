@@ -2,7 +2,7 @@
  * kind byte, then a Content-Range (or none), a Content-Length and data sizes. A model tracks
  * what must hold: the offset only moves by bytes accepted in an open chunk, never past the cap,
  * and a chunk that does not start at the offset is never opened. */
-#include <assert.h>
+#include "fuzz.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,29 +36,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			snprintf(cr, sizeof(cr), "%" PRIu64 "-%" PRIu64, x, x + y);
 			v = st_serve_up_begin(&sm, cr, (y & 1) ? UINT64_MAX : y + 1);
 			if (v == SRV_UP_OK)
-				assert(x == before);
+				FUZZ_CHECK(x == before);
 			if (x != before && !sm.in_chunk)
-				assert(v != SRV_UP_OK);
+				FUZZ_CHECK(v != SRV_UP_OK);
 			break;
 		case 1: /* streamed PATCH */
 			v = st_serve_up_begin(&sm, NULL, (x & 1) ? UINT64_MAX : y);
 			break;
 		case 2: /* data */
 			v = st_serve_up_data(&sm, y);
-			assert(v == SRV_UP_OK ? sm.offset == before + y : sm.offset == before);
+			FUZZ_CHECK(v == SRV_UP_OK ? sm.offset == before + y : sm.offset == before);
 			break;
 		default:
 			if (x & 1)
 				st_serve_up_abort(&sm);
 			else
 				(void)st_serve_up_end(&sm);
-			assert(!sm.in_chunk);
+			FUZZ_CHECK(!sm.in_chunk);
 			break;
 		}
-		assert(sm.offset <= sm.max);
-		assert(!sm.in_chunk || sm.expect == UINT64_MAX || sm.got <= sm.expect);
+		FUZZ_CHECK(sm.offset <= sm.max);
+		FUZZ_CHECK(!sm.in_chunk || sm.expect == UINT64_MAX || sm.got <= sm.expect);
 		if (op != 2)
-			assert(sm.offset == before);
+			FUZZ_CHECK(sm.offset == before);
 	}
 	return 0;
 }

@@ -2,7 +2,7 @@
  * characters. Invariants: a failure always says why; the fields of st_shlex_words never contain
  * unquoted-origin white space at their ends, and expanding without variables set never grows
  * the input by more than the "${...}" texts SKIP_UNSET writes back. */
-#include <assert.h>
+#include "fuzz.h"
 #include <string.h>
 
 #include "strata/dockerfile.h"
@@ -33,11 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	if (st_shlex_word(&lx, (const char *)data, size, &out, &err) < 0)
-		assert(err.msg[0] != '\0');
+		FUZZ_CHECK(err.msg[0] != '\0');
 	if (st_shlex_words(&lx, (const char *)data, size, &words, &err) < 0)
-		assert(err.msg[0] != '\0');
+		FUZZ_CHECK(err.msg[0] != '\0');
 	for (size_t i = 0; i < words.n; i++)
-		assert(words.v[i] != NULL);
+		FUZZ_CHECK(words.v[i] != NULL);
 	st_buf_release(&out);
 	st_strv_release(&words);
 	return 0;

@@ -1,7 +1,7 @@
 /* fuzz-www-auth.c: st_reg_www_auth_parse on arbitrary bytes (any server's WWW-Authenticate).
  * Invariants: a header that parses formats to one that parses again to the same challenges; a
  * failure always explains itself; the token URL of a Bearer challenge never crashes. */
-#include <assert.h>
+#include "fuzz.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,13 +38,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > 8192)
 		return 0;
 	if (st_reg_www_auth_parse((const char *)data, size, &c, &n, &err) < 0) {
-		assert(err.msg[0] != '\0');
+		FUZZ_CHECK(err.msg[0] != '\0');
 		return 0;
 	}
-	assert(n > 0 && n <= ST_REG_MAX_CHALLENGES);
-	assert(st_reg_www_auth_format(c, n, &out, NULL) == 0);
-	assert(st_reg_www_auth_parse(out.data, out.len, &again, &n2, NULL) == 0);
-	assert(same(c, n, again, n2));
+	FUZZ_CHECK(n > 0 && n <= ST_REG_MAX_CHALLENGES);
+	FUZZ_CHECK(st_reg_www_auth_format(c, n, &out, NULL) == 0);
+	FUZZ_CHECK(st_reg_www_auth_parse(out.data, out.len, &again, &n2, NULL) == 0);
+	FUZZ_CHECK(same(c, n, again, n2));
 	(void)st_reg_token_url(&c[0], &scope, 1, &url, NULL);
 	st_reg_challenges_free(c, n);
 	st_reg_challenges_free(again, n2);
