@@ -186,6 +186,8 @@ static la_ssize_t tar_write_cb(struct archive *a, void *ctx, const void *p, size
 	int rc;
 
 	(void)a;
+	if (w->discard)
+		return (la_ssize_t)len;
 	rc = w->stage.inited ? stage_add(w, p, len) : consume_tar(w, p, len, w->err);
 	if (rc < 0) {
 		w->cb_rc = rc;
@@ -245,10 +247,14 @@ static int new_compressor(struct layer_writer *w, const struct st_layer_create_o
 
 static void writer_release(struct layer_writer *w)
 {
-	(void)stage_stop(w, true);
-	stage_release(&w->stage);
+	/* archive_write_free flushes an unfinished archive through tar_write_cb: on a failed
+	 * create that must not reach the stage, whose buffers go next */
+	w->discard = true;
 	if (w->a)
 		archive_write_free(w->a);
+	w->a = NULL;
+	(void)stage_stop(w, true);
+	stage_release(&w->stage);
 	archive_entry_free(w->entry);
 	layer_compressor_free(&w->comp);
 	st_hasher_release(&w->tar_hash);

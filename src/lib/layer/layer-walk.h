@@ -58,6 +58,7 @@ struct layer_writer {
 	struct st_hasher tar_hash, out_hash;
 	uint64_t tar_size, out_size, n_entries;
 	int cb_rc;             /* error of a libarchive callback */
+	bool discard;          /* tearing down: callbacks drop what libarchive still flushes */
 	struct st_buf rel;     /* path in the tar of the current entry */
 	struct st_buf abs_new; /* its path on disk, in the new tree */
 	struct st_buf abs_old; /* and in the old tree (diff mode) */
