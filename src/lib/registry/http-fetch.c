@@ -2,8 +2,7 @@
  * (the build module has no HTTP of its own: libcurl lives here). Redirects are followed (http
  * and https only), an HTTP error status is an error, Last-Modified becomes *out_mtime (0 when
  * the server sends none). */
-#include <curl/curl.h>
-#include <pthread.h>
+#include "registry/curl-api.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -19,13 +18,6 @@ struct fetch_sink {
 	int rc;
 	struct st_error *err;
 };
-
-static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
-
-static void fetch_init_once(void)
-{
-	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 {
@@ -53,7 +45,8 @@ int st_http_fetch(const char *url, int fd, int64_t *out_mtime, struct st_error *
 	curl_off_t ft = -1;
 
 	*out_mtime = 0;
-	(void)pthread_once(&fetch_once, fetch_init_once);
+	if (st_curl_load(err) < 0)
+		return st_error_wrap(err, "GET %s", url);
 	h = curl_easy_init();
 	if (!h)
 		return st_error_set(err, ST_ENOMEM, "GET %s: out of memory", url);

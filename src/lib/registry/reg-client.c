@@ -17,13 +17,6 @@
 
 #define DEFAULT_MAX_BODY (64u << 10)
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-
-static void curl_init_once(void)
-{
-	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 void st_reg_curl_common(struct st_reg_client *c, CURL *h)
 {
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "strata/0.1");
@@ -44,10 +37,12 @@ void st_reg_curl_common(struct st_reg_client *c, CURL *h)
 int st_reg_client_new(const char *domain, const struct st_registry_opts *opts,
                       struct st_reg_client **out, struct st_error *err)
 {
-	struct st_reg_client *c = calloc(1, sizeof(*c));
-	int rc;
+	struct st_reg_client *c;
+	int rc = st_curl_load(err);
 
-	pthread_once(&curl_once, curl_init_once);
+	if (rc < 0)
+		return rc;
+	c = calloc(1, sizeof(*c));
 	if (!c)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	st_reg_conf_init(&c->conf);

@@ -3,7 +3,7 @@
 #ifndef ST_REG_CURL_H
 #define ST_REG_CURL_H
 
-#include <curl/curl.h>
+#include "registry/curl-api.h"
 
 #include "registry/registry-internal.h"
 
