@@ -196,6 +196,15 @@ int build_from_state(struct bctx *b, int stage, const char *name, struct bstate 
 		*out = &b->stages[ref];
 		return 0;
 	}
+	/* a stage of this name defined later: a forward reference, and with the other side
+	 * pointing back, a cycle; either way not an image to pull */
+	ref = build_stage_ref(b, name, (int)b->ev->n_stages);
+	if (ref >= 0)
+		return st_error_set(
+		        b->err, ST_EINVALID,
+		        "stage %d (\"%s\") comes after this one (stage %d): stages can only use "
+		        "earlier stages, so a cycle cannot form",
+		        ref + 1, name, stage + 1);
 	rc = build_open_image(b, name, &i);
 	if (rc < 0)
 		return st_error_wrap(b->err, "not a stage and not an image");
