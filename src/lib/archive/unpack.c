@@ -70,63 +70,10 @@ int st_unpack(struct st_store *s, const struct st_image *img, const char *dest,
 
 /* ---- tree diff ---- */
 
-struct names {
-	char **v;
-	size_t n;
-};
-
-static int cmp_str(const void *a, const void *b)
+/* The sorted entries of dirfd; none for fd < 0 (a side of the diff that lacks the directory). */
+static int list_dir(int fd, struct st_strv *out, struct st_error *err)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void names_free(struct names *n)
-{
-	for (size_t i = 0; i < n->n; i++)
-		free(n->v[i]);
-	free(n->v);
-}
-
-/* The sorted entries of dirfd (NULL dir: none). */
-static int list_dir(int fd, struct names *out, struct st_error *err)
-{
-	size_t cap = 0;
-	int dup_fd;
-	DIR *d;
-	struct dirent *e;
-
-	memset(out, 0, sizeof(*out));
-	if (fd < 0)
-		return 0;
-	dup_fd = dup(fd);
-	if (dup_fd < 0 || !(d = fdopendir(dup_fd))) {
-		if (dup_fd >= 0)
-			(void)close(dup_fd);
-		return st_error_sys(err, "read directory");
-	}
-	rewinddir(d);
-	while ((e = readdir(d))) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		if (out->n == cap) {
-			char **nv = realloc(out->v, (cap = cap ? cap * 2 : 32) * sizeof(*nv));
-			if (!nv)
-				break;
-			out->v = nv;
-		}
-		out->v[out->n] = strdup(e->d_name);
-		if (!out->v[out->n])
-			break;
-		out->n++;
-	}
-	closedir(d);
-	if (e) {
-		names_free(out);
-		return st_error_set(err, ST_ENOMEM, "out of memory");
-	}
-	if (out->n)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
-	return 0;
+	return fd < 0 ? 0 : st_list_dir(fd, out, err);
 }
 
 static bool same_xattrs(int pa, int pb, const char *name)
@@ -220,7 +167,7 @@ static int compare_entry(struct walk *w, int fa, int fb, const char *name, struc
 
 static int walk_dirs(struct walk *w, int fa, int fb, struct st_error *err)
 {
-	struct names na, nb;
+	struct st_strv na = ST_STRV_INIT, nb = ST_STRV_INIT;
 	size_t i = 0, j = 0;
 	int rc = list_dir(fa, &na, err);
 
@@ -228,7 +175,7 @@ static int walk_dirs(struct walk *w, int fa, int fb, struct st_error *err)
 		return rc;
 	rc = list_dir(fb, &nb, err);
 	if (rc < 0) {
-		names_free(&na);
+		st_strv_release(&na);
 		return rc;
 	}
 	/* merge the two sorted lists */
@@ -241,8 +188,8 @@ static int walk_dirs(struct walk *w, int fa, int fb, struct st_error *err)
 		if (c >= 0)
 			j++;
 	}
-	names_free(&na);
-	names_free(&nb);
+	st_strv_release(&na);
+	st_strv_release(&nb);
 	return rc;
 }
 

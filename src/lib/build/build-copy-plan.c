@@ -13,6 +13,7 @@
 
 #include "build/build-copy-internal.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 
 #include "util/banned.h"
 
@@ -155,18 +156,11 @@ static int add_match(struct copy_plan *p, struct matches *ms, const char *writte
 	return push_match(ms, &m, err);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The names in the source directory `dir`, sorted (none when it is not a directory). */
 static int list_dir(struct copy_plan *p, const char *dir, struct st_strv *out, struct st_error *err)
 {
 	cleanup_buf struct st_buf res = ST_BUF_INIT;
-	cleanup_dir DIR *d = NULL;
 	struct copy_resolved cr;
-	struct dirent *e;
 	int fd, rc;
 
 	rc = copy_resolve(p->src_fd, dir, p->r->from_context ? CR_STRICT : CR_SCOPED, true, &res,
@@ -174,24 +168,11 @@ static int list_dir(struct copy_plan *p, const char *dir, struct st_strv *out, s
 	if (rc < 0 || !cr.exists || !S_ISDIR(cr.st.st_mode))
 		return rc;
 	fd = copy_open_beneath(p->src_fd, res.data, O_RDONLY | O_DIRECTORY);
-	if (fd < 0 || !(d = fdopendir(fd))) {
-		rc = st_error_sys(err, "open directory '%s'", res.data);
-		if (fd >= 0)
-			(void)close(fd);
-		return rc;
-	}
-	while ((errno = 0, e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		rc = st_strv_push(out, e->d_name, strlen(e->d_name), err);
-		if (rc < 0)
-			return rc;
-	}
-	if (errno)
-		return st_error_sys(err, "read directory '%s'", res.data);
-	if (out->n)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_str);
-	return 0;
+	if (fd < 0)
+		return st_error_sys(err, "open directory '%s'", res.data);
+	rc = st_list_dir(fd, out, err);
+	(void)close(fd);
+	return rc < 0 ? st_error_wrap(err, "'%s'", res.data) : 0;
 }
 
 /* Whether a glob may descend into path: a directory that resolves inside the root. */

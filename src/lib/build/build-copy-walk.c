@@ -10,6 +10,7 @@
 
 #include "build/build-copy-internal.h"
 #include "util/cleanup.h"
+#include "util/fs.h"
 
 #include "util/banned.h"
 
@@ -21,38 +22,6 @@ struct walker {
 	struct st_buf src, dst;
 	struct st_error *err;
 };
-
-static int cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int list(int fd, struct st_strv *out, struct st_error *err)
-{
-	int dfd = dup(fd);
-	cleanup_dir DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
-	struct dirent *e;
-	int rc;
-
-	if (!d) {
-		rc = st_error_sys(err, "open directory");
-		if (dfd >= 0)
-			(void)close(dfd);
-		return rc;
-	}
-	while ((errno = 0, e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		rc = st_strv_push(out, e->d_name, strlen(e->d_name), err);
-		if (rc < 0)
-			return rc;
-	}
-	if (errno)
-		return st_error_sys(err, "read directory");
-	if (out->n)
-		qsort(out->v, out->n, sizeof(*out->v), cmp_name);
-	return 0;
-}
 
 /* .dockerignore for context paths, --exclude for paths below the copied source. */
 static bool skipped(const struct walker *w, bool is_dir)
@@ -86,7 +55,7 @@ static int visit_children(struct walker *w, int dirfd, const char *name, int dep
 	if (depth > COPY_MAX_DEPTH)
 		return st_error_set(w->err, ST_ELIMIT, "'%s': directories nested too deep",
 		                    w->src.data);
-	rc = list(fd, &names, w->err);
+	rc = st_list_dir(fd, &names, w->err);
 	for (size_t i = 0; rc == 0 && i < names.n; i++) {
 		struct stat st;
 		if ((sl && (rc = st_buf_addch(&w->src, '/', w->err)) < 0) ||

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -112,6 +113,40 @@ int st_read_file_at(int dirfd, const char *path, struct st_buf *out, size_t max,
 	rc = st_read_all(fd, out, max, err);
 	if (rc < 0)
 		return st_error_wrap(err, "'%s'", path);
+	return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int st_list_dir(int dirfd, struct st_strv *out, struct st_error *err)
+{
+	int fd = dup(dirfd);
+	cleanup_dir DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	size_t first = out->n;
+	struct dirent *e;
+	int rc;
+
+	if (!d) {
+		rc = st_error_sys(err, "open directory");
+		if (fd >= 0)
+			(void)close(fd);
+		return rc;
+	}
+	rewinddir(d); /* the dup shares its offset with dirfd */
+	while ((errno = 0, e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		rc = st_strv_push(out, e->d_name, strlen(e->d_name), err);
+		if (rc < 0)
+			return rc;
+	}
+	if (errno)
+		return st_error_sys(err, "read directory");
+	if (out->n > first)
+		qsort(out->v + first, out->n - first, sizeof(*out->v), cmp_names);
 	return 0;
 }
 

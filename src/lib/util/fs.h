@@ -26,6 +26,9 @@ int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *
 int st_rm_rf_at(int dirfd, const char *name, struct st_error *err);
 /* Opens a directory relative to dirfd (O_DIRECTORY|O_CLOEXEC|O_NOFOLLOW). */
 int st_open_dir_at(int dirfd, const char *path, struct st_error *err);
+/* The names in the directory dirfd (".", ".." left out), sorted by strcmp, appended to out. The
+ * fd is duplicated, not consumed, and read from its start. */
+int st_list_dir(int dirfd, struct st_strv *out, struct st_error *err);
 /* A random lowercase hex string of 2*nbytes chars into out (NUL-terminated). */
 int st_random_hex(char *out, size_t nbytes, struct st_error *err);
 
