@@ -209,19 +209,6 @@ static json_t *process_json(const struct ctr_spec *sp, int root_fd, bool tty, st
 static int oci_config(const struct ctr_spec *sp, const char *root_path, const char *etc_dir,
                       const char *vol_dir, bool tty, struct st_buf *out, struct st_error *err)
 {
-	static const char *const masked[] = {"/proc/asound",
-	                                     "/proc/acpi",
-	                                     "/proc/kcore",
-	                                     "/proc/keys",
-	                                     "/proc/latency_stats",
-	                                     "/proc/timer_list",
-	                                     "/proc/timer_stats",
-	                                     "/proc/sched_debug",
-	                                     "/proc/scsi",
-	                                     "/sys/firmware",
-	                                     "/sys/devices/virtual/powercap"};
-	static const char *const ro[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-	                                 "/proc/sysrq-trigger"};
 	cleanup_fd int root_fd = open(root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	cleanup_json json_t *cfg = NULL;
 	json_t *proc, *sc, *linux_;
@@ -237,8 +224,11 @@ static int oci_config(const struct ctr_spec *sp, const char *root_path, const ch
 	}
 	linux_ = json_pack("{s:o,s:o,s:o,s:o}", "namespaces", namespaces_json(sp), "resources",
 	                   resources_json(sp), "maskedPaths",
-	                   sp->privileged ? json_array() : str_array(masked, 11), "readonlyPaths",
-	                   sp->privileged ? json_array() : str_array(ro, 5));
+	                   sp->privileged ? json_array()
+	                                  : str_array(ctr_masked_paths, ctr_n_masked_paths),
+	                   "readonlyPaths",
+	                   sp->privileged ? json_array()
+	                                  : str_array(ctr_readonly_paths, ctr_n_readonly_paths));
 	if (linux_ && !json_is_null(sc))
 		(void)json_object_set_new(linux_, "seccomp", sc);
 	else

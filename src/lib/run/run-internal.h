@@ -95,6 +95,11 @@ int ctr_make_init_layer(struct st_container *c, const struct st_strv *volumes,
 int ctr_write_etc_files(struct st_container *c, struct st_error *err);
 
 /* ---- run-rootfs.c (in the child, after the namespaces exist) ---- */
+/* Docker's masked and read-only paths, shared by the runtime and the bundle writer. */
+extern const char *const ctr_masked_paths[];
+extern const size_t ctr_n_masked_paths;
+extern const char *const ctr_readonly_paths[];
+extern const size_t ctr_n_readonly_paths;
 /* Mounts the overlay (init and snapshots as lowers) at `target`. Upper/work may be NULL for a
  * read-only stack whose top lower is `extra_top` (export, cp of a stopped container). */
 int ctr_mount_overlay(struct st_container *c, const char *target, bool with_upper,

@@ -23,8 +23,8 @@
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
-/* moby oci/defaults.go */
-static const char *const masked_paths[] = {
+/* moby oci/defaults.go; run-bundle.c writes the same lists into config.json */
+const char *const ctr_masked_paths[] = {
         "/proc/asound",
         "/proc/acpi",
         "/proc/kcore",
@@ -37,9 +37,11 @@ static const char *const masked_paths[] = {
         "/sys/firmware",
         "/sys/devices/virtual/powercap",
 };
-static const char *const readonly_paths[] = {
+const size_t ctr_n_masked_paths = sizeof(ctr_masked_paths) / sizeof(ctr_masked_paths[0]);
+const char *const ctr_readonly_paths[] = {
         "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
 };
+const size_t ctr_n_readonly_paths = sizeof(ctr_readonly_paths) / sizeof(ctr_readonly_paths[0]);
 
 int ctr_open_in_root(int root_fd, const char *path, int flags, struct st_error *err)
 {
@@ -300,33 +302,35 @@ static int mask_paths(int root_fd, struct st_error *err)
 {
 	struct st_error ignored;
 
-	for (size_t i = 0; i < sizeof(masked_paths) / sizeof(masked_paths[0]); i++) {
-		cleanup_fd int fd = ctr_open_in_root(root_fd, masked_paths[i], O_PATH, &ignored);
+	for (size_t i = 0; i < ctr_n_masked_paths; i++) {
+		cleanup_fd int fd =
+		        ctr_open_in_root(root_fd, ctr_masked_paths[i], O_PATH, &ignored);
 		struct stat st;
 		int rc;
 
 		if (fd < 0 || fstat(fd, &st) < 0)
 			continue; /* not on this kernel */
 		if (S_ISDIR(st.st_mode))
-			rc = mount_in(root_fd, masked_paths[i], "tmpfs", "tmpfs", MS_RDONLY, NULL,
-			              err);
+			rc = mount_in(root_fd, ctr_masked_paths[i], "tmpfs", "tmpfs", MS_RDONLY,
+			              NULL, err);
 		else
-			rc = mount_in(root_fd, masked_paths[i], "/dev/null", NULL, MS_BIND, NULL,
-			              err);
+			rc = mount_in(root_fd, ctr_masked_paths[i], "/dev/null", NULL, MS_BIND,
+			              NULL, err);
 		if (rc < 0)
 			return rc;
 	}
-	for (size_t i = 0; i < sizeof(readonly_paths) / sizeof(readonly_paths[0]); i++) {
-		cleanup_fd int fd = ctr_open_in_root(root_fd, readonly_paths[i], O_PATH, &ignored);
+	for (size_t i = 0; i < ctr_n_readonly_paths; i++) {
+		cleanup_fd int fd =
+		        ctr_open_in_root(root_fd, ctr_readonly_paths[i], O_PATH, &ignored);
 		char fdpath[64];
 
 		if (fd < 0)
 			continue;
 		(void)snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 		if (mount(fdpath, fdpath, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-		    remount_ro(root_fd, readonly_paths[i], MS_NOSUID | MS_NODEV | MS_NOEXEC, err) <
-		            0)
-			return st_error_sys(err, "read-only '%s'", readonly_paths[i]);
+		    remount_ro(root_fd, ctr_readonly_paths[i], MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		               err) < 0)
+			return st_error_sys(err, "read-only '%s'", ctr_readonly_paths[i]);
 	}
 	return 0;
 }
