@@ -176,6 +176,23 @@ static int json_scalar(struct st_str s, size_t *pos)
 }
 
 /* Skips one JSON value (iteratively, so deep nesting cannot exhaust the stack). */
+/* `"key" :` of an object member, at *pos (white space before it already skipped). */
+static int json_member_key(struct st_str s, size_t *pos)
+{
+	int rc;
+
+	if (*pos >= s.len || s.p[*pos] != '"')
+		return JSON_SYNTAX;
+	rc = json_string(s, pos, NULL);
+	if (rc)
+		return rc;
+	json_ws(s, pos);
+	if (*pos >= s.len || s.p[*pos] != ':')
+		return JSON_SYNTAX;
+	(*pos)++;
+	return 0;
+}
+
 static int json_skip(struct st_str s, size_t *pos, int depth0)
 {
 	cleanup_free char *stack = malloc(JSON_MAX_DEPTH);
@@ -205,15 +222,9 @@ static int json_skip(struct st_str s, size_t *pos, int depth0)
 					continue;
 				}
 				if (c == '{') {
-					if (*pos >= s.len || s.p[*pos] != '"')
-						return JSON_SYNTAX;
-					rc = json_string(s, pos, NULL);
+					rc = json_member_key(s, pos);
 					if (rc)
 						return rc;
-					json_ws(s, pos);
-					if (*pos >= s.len || s.p[*pos] != ':')
-						return JSON_SYNTAX;
-					(*pos)++;
 				}
 				continue;
 			}
@@ -229,15 +240,9 @@ static int json_skip(struct st_str s, size_t *pos, int depth0)
 			(*pos)++;
 			if (stack[depth - 1] == '{') {
 				json_ws(s, pos);
-				if (*pos >= s.len || s.p[*pos] != '"')
-					return JSON_SYNTAX;
-				rc = json_string(s, pos, NULL);
+				rc = json_member_key(s, pos);
 				if (rc)
 					return rc;
-				json_ws(s, pos);
-				if (*pos >= s.len || s.p[*pos] != ':')
-					return JSON_SYNTAX;
-				(*pos)++;
 			}
 			need_value = true;
 			continue;
