@@ -23,6 +23,7 @@ enum st_build_event_kind {
 
 struct st_build_event {
 	enum st_build_event_kind kind;
+	int id;            /* the step's number in this build (BuildKit's #N); stages interleave */
 	const char *stage; /* stage name or its index as text */
 	int step, n_steps; /* 1-based within the stage */
 	const char *text;

@@ -15,7 +15,6 @@
 
 struct progress {
 	bool quiet;
-	int n;
 };
 
 static void on_event(const struct st_build_event *ev, void *ctx)
@@ -26,26 +25,25 @@ static void on_event(const struct st_build_event *ev, void *ctx)
 		return;
 	switch (ev->kind) {
 	case ST_BUILD_STEP:
-		p->n++;
-		fprintf(stderr, "#%d [%s %d/%d] %s\n", p->n, ev->stage, ev->step, ev->n_steps,
+		fprintf(stderr, "#%d [%s %d/%d] %s\n", ev->id, ev->stage, ev->step, ev->n_steps,
 		        ev->text);
 		break;
 	case ST_BUILD_CACHED:
-		fprintf(stderr, "#%d CACHED\n", p->n);
+		fprintf(stderr, "#%d CACHED\n", ev->id);
 		break;
 	case ST_BUILD_DONE:
-		fprintf(stderr, "#%d DONE %.2fs\n", p->n, ev->seconds);
+		fprintf(stderr, "#%d DONE %.2fs\n", ev->id, ev->seconds);
 		break;
 	case ST_BUILD_OUTPUT:
-		fprintf(stderr, "#%d %.*s", p->n, (int)ev->len, ev->data);
+		fprintf(stderr, "#%d %.*s", ev->id, (int)ev->len, ev->data);
 		if (ev->len && ev->data[ev->len - 1] != '\n')
 			fputc('\n', stderr);
 		break;
 	case ST_BUILD_EXPLAIN:
-		fprintf(stderr, "#%d rebuilt because %s\n", p->n, ev->text);
+		fprintf(stderr, "#%d rebuilt because %s\n", ev->id, ev->text);
 		break;
 	case ST_BUILD_WARNING:
-		fprintf(stderr, "#%d WARNING: %s\n", p->n, ev->text);
+		fprintf(stderr, "#%d WARNING: %s\n", ev->id, ev->text);
 		break;
 	}
 }

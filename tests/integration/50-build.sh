@@ -66,6 +66,36 @@ check "COPY --from a stage" sh -c "[ \"\$(st run --rm ms)\" = artifact ]"
 check_fails "--target of the failing stage fails with its exit code" "exit code 3" st build --target broken "$T/ms"
 check_fails "unknown --target" "could not be found" st build --target nosuch "$T/ms"
 
+# independent stages run at the same time: each records when it ran (whole seconds); run one
+# after the other, the second would start no earlier than the first ended
+mkdir -p "$T/par"
+cat > "$T/par/Dockerfile" <<'DF'
+FROM localhost/strata/busybox:latest AS a
+RUN date +%s > /start; sleep 3; date +%s > /end
+FROM localhost/strata/busybox:latest AS b
+RUN date +%s > /start; sleep 3; date +%s > /end
+FROM localhost/strata/busybox:latest
+COPY --from=a /start /a.start
+COPY --from=a /end /a.end
+COPY --from=b /start /b.start
+COPY --from=b /end /b.end
+CMD ["sh", "-c", "a0=$(cat /a.start) a1=$(cat /a.end) b0=$(cat /b.start) b1=$(cat /b.end); [ $a0 -lt $b1 ] && [ $b0 -lt $a1 ] && echo overlap || echo a=$a0-$a1 b=$b0-$b1"]
+DF
+check "two independent stages overlap in time" sh -c "st build --no-cache -t par '$T/par' >/dev/null 2>&1 && [ \"\$(st run --rm par)\" = overlap ]"
+cat > "$T/par/Dockerfile.fail" <<'DF'
+FROM localhost/strata/busybox:latest AS slow
+RUN sleep 3; touch /slow
+FROM localhost/strata/busybox:latest AS bad
+RUN echo about to fail; exit 4
+FROM localhost/strata/busybox:latest
+COPY --from=slow /slow /
+COPY --from=bad /etc/passwd /
+DF
+check_fails "a failing stage fails the build with its own error while another runs" \
+	"Dockerfile.fail:4: RUN echo about to fail; exit 4: exit code 4" \
+	st build --no-cache -f "$T/par/Dockerfile.fail" -t parbad "$T/par"
+check "nothing tagged by the failed build" sh -c "! st inspect parbad >/dev/null 2>&1"
+
 # reproducible
 check "SOURCE_DATE_EPOCH: two fresh stores, one manifest digest" sh -c "
 	SOURCE_DATE_EPOCH=1700000000 '$STRATA' --root '$T/s1' import '$T/rootfs' localhost/strata/busybox:latest >/dev/null &&

@@ -3,6 +3,8 @@
 #ifndef ST_BUILD_INTERNAL_H
 #define ST_BUILD_INTERNAL_H
 
+#include <pthread.h>
+
 #include "build/build-config.h"
 #include "build/build-copy.h"
 #include "strata/build.h"
@@ -20,6 +22,17 @@ struct bstate {
 	bool built;
 };
 
+/* What the threads of parallel stages share (build-stages.c). */
+struct bsync {
+	pthread_mutex_t lock; /* the fields below and the progress callback */
+	pthread_cond_t cond;
+	pthread_mutex_t pull_lock; /* one pull at a time: the same base is pulled once */
+	int *state;                /* per stage: 0 waiting, 1 running, 2 built, -1 failed */
+	int running, max_running;
+	int next_id;
+	bool failed;
+};
+
 struct bctx {
 	struct st_store *s;
 	const struct st_build_opts *o;
@@ -29,12 +42,13 @@ struct bctx {
 	struct build_hash_memo *memo;
 	struct bstate *stages;
 	bool *needed;
-	char *tmp;              /* <root>/tmp/build-<rnd>: views and uppers of this build */
+	struct bsync *sync;     /* NULL until the stages run */
+	int cur_id;             /* the running step's event id */
+	char *tmp;              /* <root>/tmp/build-<rnd>[/s<stage>]: views and uppers */
 	char created[32];       /* history/config time of this build */
 	char dfname[256];       /* the Dockerfile's name in messages */
 	int n_dirs;             /* counter for fresh directories under tmp */
-	bool miss;              /* a step ran: explain only the first */
-	struct st_strv pulled;  /* names pulled by this build (--pull pulls each once) */
+	struct st_strv *pulled; /* names pulled by this build (--pull pulls each once) */
 	struct st_buf text;     /* the Dockerfile as read */
 	struct st_df_env bargs; /* --build-arg values */
 	struct st_error *err;
@@ -86,8 +100,19 @@ int build_state_chain(const struct bstate *st, struct st_digest *out, struct st_
 int build_run_key_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *ei,
                          struct st_hasher *h);
 
-/* Reports an event through the progress callback. */
+/* Reports an event through the progress callback (one at a time: stages run in threads). A
+ * step event starts a new event id; the events after it carry it. */
 void build_event(struct bctx *b, enum st_build_event_kind kind, int stage, int step, int n_steps,
                  const char *text, double seconds);
+/* RUN output of the running step. */
+void build_output(struct bctx *b, const char *data, size_t len);
+
+/* Marks in b->needed the stages `target` needs: its FROM chain and every --from it names. */
+void build_mark_needed(struct bctx *b, int target);
+/* Builds the needed stages up to target, each in its own thread once the stages it uses are
+ * built (build-stages.c); the first failure stops the others between steps. */
+int build_stages(struct bctx *b, int target);
+/* True once a stage of this build failed: the others stop at their next step. */
+bool build_cancelled(struct bctx *b);
 
 #endif

@@ -443,19 +443,14 @@ static void *read_output(void *arg)
 			}
 			if (buf[i] != '\n')
 				continue; /* a line longer than the buffer is cut */
-			struct st_build_event ev = {
-			        .kind = ST_BUILD_OUTPUT, .data = line, .len = ll};
 			keep_line(r, line, ll);
-			if (r->b->o->progress)
-				r->b->o->progress(&ev, r->b->o->progress_ctx);
+			build_output(r->b, line, ll);
 			ll = 0;
 		}
 	}
 	if (ll) {
-		struct st_build_event ev = {.kind = ST_BUILD_OUTPUT, .data = line, .len = ll};
 		keep_line(r, line, ll);
-		if (r->b->o->progress)
-			r->b->o->progress(&ev, r->b->o->progress_ctx);
+		build_output(r->b, line, ll);
 	}
 	return NULL;
 }

@@ -20,6 +20,20 @@
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
+static void emit(struct bctx *b, struct st_build_event *ev)
+{
+	if (!b->o->progress)
+		return;
+	if (b->sync)
+		pthread_mutex_lock(&b->sync->lock);
+	if (ev->kind == ST_BUILD_STEP)
+		b->cur_id = b->sync ? ++b->sync->next_id : b->cur_id + 1;
+	ev->id = b->cur_id;
+	b->o->progress(ev, b->o->progress_ctx);
+	if (b->sync)
+		pthread_mutex_unlock(&b->sync->lock);
+}
+
 void build_event(struct bctx *b, enum st_build_event_kind kind, int stage, int step, int n_steps,
                  const char *text, double seconds)
 {
@@ -27,15 +41,20 @@ void build_event(struct bctx *b, enum st_build_event_kind kind, int stage, int s
 	        .kind = kind, .step = step, .n_steps = n_steps, .text = text, .seconds = seconds};
 	char idx[16];
 
-	if (!b->o->progress)
-		return;
 	if (stage >= 0 && (size_t)stage < b->ev->n_stages && b->ev->stages[stage].name) {
 		ev.stage = b->ev->stages[stage].name;
 	} else {
 		(void)snprintf(idx, sizeof(idx), "%d", stage + 1);
 		ev.stage = idx;
 	}
-	b->o->progress(&ev, b->o->progress_ctx);
+	emit(b, &ev);
+}
+
+void build_output(struct bctx *b, const char *data, size_t len)
+{
+	struct st_build_event ev = {.kind = ST_BUILD_OUTPUT, .data = data, .len = len};
+
+	emit(b, &ev);
 }
 
 int build_fresh_dir(struct bctx *b, const char *what, char **out)
@@ -73,29 +92,6 @@ static void state_release(struct bstate *st)
 	st_strv_release(&st->args);
 }
 
-static int copy_layers(struct st_manifest *dst, const struct st_manifest *src, struct st_error *err)
-{
-	int rc = 0;
-
-	st_manifest_init(dst, ST_KIND_OCI_MANIFEST);
-	for (size_t i = 0; i < src->n_layers && rc == 0; i++)
-		rc = st_manifest_add_layer(dst, &src->layers[i], err);
-	return rc;
-}
-
-static void key_of(const char *what, const struct st_digest *d, struct st_digest *out)
-{
-	struct st_hasher h;
-
-	if (st_hasher_init(&h, ST_DIGEST_SHA256, NULL) < 0)
-		return;
-	st_hasher_update(&h, "strata-build-v1\0", 16);
-	st_hasher_update(&h, what, strlen(what) + 1);
-	if (d)
-		st_hasher_update(&h, d->bytes, st_digest_size(d->alg));
-	st_hasher_final(&h, out);
-}
-
 /* A name the registry client can pull: a reference, not an image ID or a digest. */
 static bool pullable(const char *name)
 {
@@ -110,23 +106,36 @@ static bool pullable(const char *name)
 	return true;
 }
 
+/* Pulls `name` once a build; stages pull one at a time, so two stages on one base pull it once. */
 static int pull(struct bctx *b, const char *name)
 {
 	struct st_registry_opts def = {0};
 	struct st_pull_result res = {0};
 	char what[600];
-	int rc;
+	int rc = 0;
 
-	for (size_t i = 0; i < b->pulled.n; i++)
-		if (strcmp(b->pulled.v[i], name) == 0)
-			return 0;
+	if (b->sync) {
+		pthread_mutex_lock(&b->sync->pull_lock);
+		if (build_cancelled(b)) {
+			rc = st_error_set(b->err, ST_EINVALID, "stopped: another stage failed");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < b->pulled->n; i++)
+		if (strcmp(b->pulled->v[i], name) == 0)
+			goto out;
 	(void)snprintf(what, sizeof(what), "pulling %s", name);
 	build_event(b, ST_BUILD_WARNING, -1, 0, 0, what, 0);
 	rc = st_registry_pull(b->s, name, b->o->registry ? b->o->registry : &def, &res, b->err);
 	st_pull_result_release(&res);
 	if (rc < 0)
-		return st_error_wrap(b->err, "pull '%s'", name);
-	return st_strv_push(&b->pulled, name, strlen(name), b->err);
+		(void)st_error_wrap(b->err, "pull '%s'", name);
+	else
+		rc = st_strv_push(b->pulled, name, strlen(name), b->err);
+out:
+	if (b->sync)
+		pthread_mutex_unlock(&b->sync->pull_lock);
+	return rc;
 }
 
 int build_open_image(struct bctx *b, const char *name, struct st_image *out)
@@ -146,117 +155,6 @@ int build_open_image(struct bctx *b, const char *name, struct st_image *out)
 			rc = st_image_open(b->s, name, NULL, out, b->err);
 	}
 	return rc;
-}
-
-static int from_line(const struct bctx *b, int stage)
-{
-	for (size_t k = 0; k < b->ev->n_instrs; k++)
-		if (b->ev->instrs[k].stage == stage && b->ev->instrs[k].instr->cmd == ST_DF_FROM)
-			return b->ev->instrs[k].instr->start_line;
-	return 0;
-}
-
-/* FROM: the state a stage starts from. */
-static int stage_base(struct bctx *b, int i, struct bstate *st)
-{
-	const struct st_df_stage *sd = &b->ev->stages[i];
-	struct st_platform host;
-	struct st_image img;
-	int rc;
-
-	if (sd->base_stage >= 0) {
-		const struct bstate *p = &b->stages[sd->base_stage];
-		st->key = p->key;
-		rc = st_image_config_copy(&st->cfg, &p->cfg, b->err);
-		return rc < 0 ? rc : copy_layers(&st->man, &p->man, b->err);
-	}
-	if (strcasecmp(sd->base, "scratch") == 0) {
-		st_platform_host(&host);
-		key_of("scratch", NULL, &st->key);
-		st_manifest_init(&st->man, ST_KIND_OCI_MANIFEST);
-		return st_image_config_init(&st->cfg, host.os, host.arch,
-		                            host.variant[0] ? host.variant : NULL, b->err);
-	}
-	rc = build_open_image(b, sd->base, &img);
-	if (rc < 0)
-		return st_error_wrap(b->err, "%s:%d: FROM %s", b->df->name, from_line(b, i),
-		                     sd->base);
-	key_of("from", &img.desc.digest, &st->key);
-	rc = st_image_config_copy(&st->cfg, &img.config, b->err);
-	if (rc == 0)
-		rc = copy_layers(&st->man, &img.manifest, b->err);
-	st_image_release(&img);
-	return rc;
-}
-
-/* BuildKit gives every stage a PATH when its base has none (system.DefaultPathEnv). */
-static int default_path(struct bstate *st, struct st_error *err)
-{
-	for (size_t k = 0; st->cfg.env.v && k < st->cfg.env.n; k++)
-		if (st_str_has_prefix(st->cfg.env.v[k], "PATH="))
-			return 0;
-	return st_image_config_setenv(
-	        &st->cfg, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-	        err);
-}
-
-static int build_stage(struct bctx *b, int i)
-{
-	struct bstate *st = &b->stages[i];
-	int n_steps = 0, step = 0, rc;
-
-	for (size_t k = 0; k < b->ev->n_instrs; k++)
-		if (b->ev->instrs[k].stage == i)
-			n_steps++;
-	build_event(b, ST_BUILD_STEP, i, 1, n_steps, b->ev->stages[i].base, 0);
-	rc = stage_base(b, i, st);
-	if (rc == 0)
-		rc = default_path(st, b->err);
-	/* ONBUILD triggers of a base image were spliced after the FROM (build_onbuild); the new
-	 * image has none of them. An earlier stage's triggers stay, as BuildKit keeps them. */
-	if (rc == 0 && b->ev->stages[i].base_stage < 0 && st->cfg.on_build.n)
-		rc = st_image_config_clear_on_build(&st->cfg, b->err);
-	for (size_t k = 0; k < b->ev->n_instrs && rc == 0; k++) {
-		const struct st_df_eval_instr *ei = &b->ev->instrs[k];
-		if (ei->stage != i || ei->instr->cmd == ST_DF_FROM)
-			continue;
-		step++;
-		rc = build_step(b, st, i, ei, step + 1, n_steps);
-	}
-	st->built = rc == 0;
-	return rc;
-}
-
-/* Marks the stages the target needs: its FROM chain and every --from it names. */
-static void mark_needed(struct bctx *b, int i)
-{
-	if (b->needed[i])
-		return;
-	b->needed[i] = true;
-	if (b->ev->stages[i].base_stage >= 0)
-		mark_needed(b, b->ev->stages[i].base_stage);
-	for (size_t k = 0; k < b->ev->n_instrs; k++) {
-		const struct st_df_eval_instr *ei = &b->ev->instrs[k];
-		if (ei->stage != i)
-			continue;
-		for (size_t f = 0; f < ei->flags.n; f++) {
-			const char *v = NULL;
-			int ref;
-			if (st_str_has_prefix(ei->flags.v[f], "--from="))
-				v = ei->flags.v[f] + 7;
-			else if (st_str_has_prefix(ei->flags.v[f], "--mount=") &&
-			         strstr(ei->flags.v[f], "from="))
-				v = strstr(ei->flags.v[f], "from=") + 5;
-			if (!v)
-				continue;
-			char name[256];
-			size_t len = strcspn(v, ",");
-			(void)snprintf(name, sizeof(name), "%.*s", (int)(len < 255 ? len : 255), v);
-			ref = build_stage_ref(b, name, i);
-			if (ref >= 0)
-				mark_needed(b, ref);
-		}
-	}
 }
 
 static int target_stage(struct bctx *b, int *out)
@@ -433,7 +331,13 @@ static int check_tags(struct bctx *b)
 int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descriptor *out,
              struct st_error *err)
 {
-	struct bctx b = {.s = s, .o = o, .err = err, .text = ST_BUF_INIT, .bargs = ST_DF_ENV_INIT};
+	struct st_strv pulled = ST_STRV_INIT;
+	struct bctx b = {.s = s,
+	                 .o = o,
+	                 .err = err,
+	                 .pulled = &pulled,
+	                 .text = ST_BUF_INIT,
+	                 .bargs = ST_DF_ENV_INIT};
 	int target = 0, rc;
 
 	rc = check_tags(&b);
@@ -451,23 +355,21 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 			rc = st_error_set(err, ST_ENOMEM, "out of memory");
 	}
 	if (rc == 0) {
-		mark_needed(&b, target);
+		build_mark_needed(&b, target);
 		rc = build_onbuild(&b);
 	}
 	if (rc == 0) { /* a trigger's --from may need more stages */
 		memset(b.needed, 0, b.ev->n_stages * sizeof(*b.needed));
-		mark_needed(&b, target);
+		build_mark_needed(&b, target);
+		rc = build_stages(&b, target);
 	}
-	for (int i = 0; rc == 0 && i <= target; i++)
-		if (b.needed[i])
-			rc = build_stage(&b, i);
 	if (rc == 0)
 		rc = finish(&b, &b.stages[target], out);
 	for (size_t i = 0; b.stages && i < b.ev->n_stages; i++)
 		state_release(&b.stages[i]);
 	free(b.stages);
 	free(b.needed);
-	st_strv_release(&b.pulled);
+	st_strv_release(&pulled);
 	st_buf_release(&b.text);
 	st_df_env_release(&b.bargs);
 	if (b.memo) {

@@ -199,53 +199,53 @@ static int exit_code(int status)
 	return CTR_EXIT_SETUP;
 }
 
-static bool on_signal(int sfd, struct ctr_proc *p, const struct st_run_io *io, bool forward,
-                      int *status)
+/* A forwarded signal or SIGWINCH arrived (the child's end comes through its pidfd). */
+static void on_signal(int sfd, struct ctr_proc *p, const struct st_run_io *io, bool forward)
 {
 	struct signalfd_siginfo si;
 	struct winsize ws;
-	int st;
 
 	if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
-		return false;
-	if (si.ssi_signo == SIGCHLD) {
-		if (waitpid(p->waiter, &st, WNOHANG) == p->waiter) {
-			*status = exit_code(st);
-			return true;
-		}
-		return false;
-	}
+		return;
 	if (si.ssi_signo == SIGWINCH) {
 		if (p->master >= 0 && io->in_fd >= 0 && ioctl(io->in_fd, TIOCGWINSZ, &ws) == 0)
 			(void)ioctl(p->master, TIOCSWINSZ, &ws);
-		return false;
+		return;
 	}
-	if (forward)
+	if (forward && si.ssi_signo != SIGCHLD)
 		(void)kill(p->pid, (int)si.ssi_signo);
-	return false;
 }
 
+/* Waits for the waiter process through a pidfd, not SIGCHLD: SIGCHLD is one signal for the
+ * whole process, and two containers supervised by two threads (parallel build stages) would
+ * take each other's. Forwarded signals still come through a signalfd. Without pidfds (kernel
+ * < 5.3) it polls waitpid every 50 ms. */
 int ctr_supervise(struct ctr_proc *p, const struct st_run_io *io, bool forward)
 {
 	sigset_t set;
 	cleanup_fd int sfd = -1;
+	cleanup_fd int pidfd = -1;
 	bool in_open = p->master >= 0 && io->in_fd >= 0, out_open = p->master >= 0;
-	int status = -1;
+	int status = -1, st;
 
 	supervised_set(&set);
+	(void)sigdelset(&set, SIGCHLD);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	pidfd = (int)syscall(SYS_pidfd_open, p->waiter, 0);
 	while (status < 0) {
-		struct pollfd fds[3] = {{sfd, POLLIN, 0},
+		struct pollfd fds[4] = {{sfd, POLLIN, 0},
 		                        {out_open ? p->master : -1, POLLIN, 0},
-		                        {in_open ? io->in_fd : -1, POLLIN, 0}};
-		if (poll(fds, 3, sfd < 0 ? 50 : -1) < 0 && errno != EINTR)
+		                        {in_open ? io->in_fd : -1, POLLIN, 0},
+		                        {pidfd, POLLIN, 0}};
+		if (poll(fds, 4, pidfd < 0 ? 50 : -1) < 0 && errno != EINTR)
 			break;
-		if (sfd < 0 && waitpid(p->waiter, &status, WNOHANG) == p->waiter) {
-			status = exit_code(status);
+		if ((pidfd < 0 || fds[3].revents) &&
+		    waitpid(p->waiter, &st, WNOHANG) == p->waiter) {
+			status = exit_code(st);
 			break;
 		}
-		if (fds[0].revents & POLLIN && on_signal(sfd, p, io, forward, &status))
-			break;
+		if (fds[0].revents & POLLIN)
+			on_signal(sfd, p, io, forward);
 		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR))
 			copy_some(p->master, io->out_fd, &out_open);
 		if (fds[2].revents & (POLLIN | POLLHUP | POLLERR)) {

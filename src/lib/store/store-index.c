@@ -128,6 +128,7 @@ static int edit_index(struct st_store *s, edit_fn fn, void *arg, struct st_error
 	rc = st_store_lease(s, err);
 	if (rc < 0)
 		return rc;
+	pthread_mutex_lock(&s->index_lock);
 	while (flock(s->index_lock_fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			rc = st_error_sys(err, "lock '%s/index.json'", s->root);
@@ -145,6 +146,7 @@ static int edit_index(struct st_store *s, edit_fn fn, void *arg, struct st_error
 	(void)flock(s->index_lock_fd, LOCK_UN);
 	entries_release(&e);
 out:
+	pthread_mutex_unlock(&s->index_lock);
 	st_store_unlease(s);
 	return rc;
 }

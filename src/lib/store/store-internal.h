@@ -2,6 +2,8 @@
 #ifndef ST_STORE_INTERNAL_H
 #define ST_STORE_INTERNAL_H
 
+#include <pthread.h>
+
 #include "strata/store.h"
 
 #define ST_MAX_INDEX_SIZE (64u << 20)
@@ -25,6 +27,11 @@ struct st_store {
 	int blobs_fd;    /* blobs/sha256 */
 	int blobs512_fd; /* blobs/sha512, -1 until needed */
 	int tmp_fd;
+	/* Threads of one process share a store handle: flock() on one descriptor does not exclude
+	 * them from each other, so `lock` guards lease_depth and blobs512_fd and index_lock
+	 * orders the threads' index.json edits before the flock orders the processes'. */
+	pthread_mutex_t lock;
+	pthread_mutex_t index_lock;
 	int lease_fd; /* locks/gc: shared = lease, exclusive = gc */
 	int lease_depth;
 	int index_lock_fd; /* locks/index: exclusive while index.json is rewritten */

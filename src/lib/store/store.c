@@ -54,6 +54,8 @@ int st_store_open(const char *root, struct st_store **out, struct st_error *err)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	s->root_fd = s->blobs_fd = s->blobs512_fd = s->tmp_fd = -1;
 	s->lease_fd = s->index_lock_fd = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->index_lock, NULL);
 	s->root = strdup(root);
 	if (!s->root) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory");
@@ -99,6 +101,8 @@ void st_store_free(struct st_store *s)
 	free(s->expanders);
 	free(s->sweepers);
 	free(s->root);
+	pthread_mutex_destroy(&s->index_lock);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
@@ -118,15 +122,16 @@ int st_store_blobs_dir(struct st_store *s, enum st_digest_alg alg, struct st_err
 
 	if (alg == ST_DIGEST_SHA256)
 		return s->blobs_fd;
-	if (s->blobs512_fd >= 0)
-		return s->blobs512_fd;
-	rc = st_mkdir_p(s->root_fd, "blobs/sha512", 0755, err);
-	if (rc < 0)
-		return rc;
-	rc = st_open_dir_at(s->root_fd, "blobs/sha512", err);
-	if (rc < 0)
-		return rc;
-	s->blobs512_fd = rc;
+	pthread_mutex_lock(&s->lock);
+	if (s->blobs512_fd < 0) {
+		rc = st_mkdir_p(s->root_fd, "blobs/sha512", 0755, err);
+		if (rc == 0)
+			rc = st_open_dir_at(s->root_fd, "blobs/sha512", err);
+		if (rc >= 0)
+			s->blobs512_fd = rc;
+	}
+	rc = s->blobs512_fd >= 0 ? s->blobs512_fd : rc;
+	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
@@ -134,23 +139,27 @@ int st_store_blobs_dir(struct st_store *s, enum st_digest_alg alg, struct st_err
 
 int st_store_lease(struct st_store *s, struct st_error *err)
 {
-	if (s->lease_depth++ > 0)
-		return 0;
-	while (flock(s->lease_fd, LOCK_SH) < 0) {
-		if (errno == EINTR)
-			continue;
-		s->lease_depth = 0;
-		return st_error_sys(err, "lock store '%s'", s->root);
+	int rc = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (s->lease_depth == 0 && flock(s->lease_fd, LOCK_SH) < 0) {
+		if (errno != EINTR) {
+			rc = st_error_sys(err, "lock store '%s'", s->root);
+			break;
+		}
 	}
-	return 0;
+	if (rc == 0)
+		s->lease_depth++;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
 }
 
 void st_store_unlease(struct st_store *s)
 {
-	if (s->lease_depth <= 0)
-		return;
-	if (--s->lease_depth == 0)
+	pthread_mutex_lock(&s->lock);
+	if (s->lease_depth > 0 && --s->lease_depth == 0)
 		(void)flock(s->lease_fd, LOCK_UN);
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- blob writer ---- */
