@@ -46,6 +46,8 @@ struct st_build_opts {
 	size_t n_build_args;
 	const char *target; /* stage name; NULL: the last stage */
 	bool no_cache;
+	/* explain every step that runs (ST_BUILD_EXPLAIN); without it only the build's first */
+	bool explain;
 	/* --pull: pull every base image again; without it an image is pulled only when missing */
 	bool pull;
 	const struct st_registry_opts *registry; /* for those pulls; NULL: the defaults */

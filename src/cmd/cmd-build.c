@@ -55,6 +55,8 @@ static const char build_usage[] =
         "      --build-arg K[=V]       set a build argument (K alone: from the environment)\n"
         "      --target STAGE          build up to this stage\n"
         "      --no-cache              run every step\n"
+        "      --explain               say why each step that runs is not cached (default:\n"
+        "                              the first one only)\n"
         "      --pull                  pull every base image again (else only when missing)\n"
         "      --label K=V             add a label to the image\n"
         "      --network host|none     RUN's network (default host, as BuildKit)\n"
@@ -94,6 +96,7 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 	                                     {"secret", required_argument, NULL, 's'},
 	                                     {"ssh", required_argument, NULL, 'S'},
 	                                     {"add-host", required_argument, NULL, 'H'},
+	                                     {"explain", no_argument, NULL, 'x'},
 	                                     {NULL, 0, NULL, 0}};
 	struct st_platform host, want;
 	int c;
@@ -114,6 +117,9 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 			break;
 		case 'n':
 			a->o.no_cache = true;
+			break;
+		case 'x':
+			a->o.explain = true;
 			break;
 		case 'u':
 			a->o.pull = true;

@@ -42,6 +42,8 @@ else
 fi
 printf 'uno\n' > "$T/c/src/uniq-4711.txt"
 check "a changed file re-runs the COPY and its descendants" gives "$T/c" "$T/c/Dockerfile" c1 2 /app/seen uno
+check "the first step that ran says which file changed" grep -q "^#[0-9]* rebuilt because file /app/src/uniq-4711.txt changed$" "$T/log"
+check "and only the first" [ "$(grep -c 'rebuilt because' "$T/log")" = 1 ]
 printf 'one\n' > "$T/c/src/uniq-4711.txt"
 check "changing it back is cached again" gives "$T/c" "$T/c/Dockerfile" c1 0 /app/seen one
 
@@ -55,6 +57,8 @@ COPY --from=gen /f /f
 DF
 check "COPY --from a stage" gives "$T/c" "$T/c/Dockerfile.from" f1 - /f v1 --build-arg V=1
 check "another source stage content re-runs it" gives "$T/c" "$T/c/Dockerfile.from" f2 2 /f v2 --build-arg V=2
+check "explained by the build arg" grep -q "rebuilt because build arg V changed" "$T/log"
+check "--explain explains every step that ran" sh -c "st build --explain --build-arg V=4 -f '$T/c/Dockerfile.from' -t f4 '$T/c' > '$T/log' 2>&1 && [ \$(grep -c 'rebuilt because' '$T/log') = 2 ] && grep -q 'rebuilt because file /f changed' '$T/log'"
 check "back to the first is cached with the first content" gives "$T/c" "$T/c/Dockerfile.from" f3 0 /f v1 --build-arg V=1
 
 # the target decides the destination: the same COPY on another base is another key

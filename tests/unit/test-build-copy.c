@@ -394,16 +394,16 @@ static void copy_rules(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct copy_case *c = &cases[i];
 		struct build_copy_req r;
-		struct st_hasher h = {0};
+		struct build_key k;
 		struct st_error err = {0};
 		char *excl[2];
 		fill_req(e, c, &r, excl);
 		exec_and_dump(e, &r, c->rc, c->expect, c->name);
 		/* the key agrees with execution on what is an error */
-		assert_int_equal(st_hasher_init(&h, ST_DIGEST_SHA256, &err), 0);
-		if (build_copy_key(&r, &h, &err) != c->rc)
+		assert_int_equal(build_key_init(&k, &err), 0);
+		if (build_copy_key(&r, &k, &err) != c->rc)
 			fail_msg("%s: key rc differs: %s", c->name, err.msg);
-		st_hasher_release(&h);
+		build_key_release(&k);
 	}
 }
 
@@ -438,13 +438,14 @@ static void copy_from_root(void **state)
 
 static void key_of(struct build_copy_req *r, struct st_digest *out)
 {
-	struct st_hasher h = {0};
+	struct build_key k;
 	struct st_error err = {0};
 
-	assert_int_equal(st_hasher_init(&h, ST_DIGEST_SHA256, &err), 0);
-	if (build_copy_key(r, &h, &err) != 0)
+	assert_int_equal(build_key_init(&k, &err), 0);
+	if (build_copy_key(r, &k, &err) != 0)
 		fail_msg("key: %s", err.msg);
-	st_hasher_final(&h, out);
+	build_key_final(&k, out);
+	build_key_release(&k);
 }
 
 /* ---- ADD ---- */

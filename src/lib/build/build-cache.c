@@ -79,6 +79,8 @@ int st_build_prune(struct st_store *s, uint64_t *out_entries, struct st_error *e
 	}
 	if (rc == 0)
 		rc = st_rm_rf_at(st_store_root_fd(s), "cache/copy-key", err);
+	if (rc == 0)
+		rc = st_rm_rf_at(st_store_root_fd(s), "cache/explain", err);
 	/* the content-hash memo is a cache too */
 	if (rc == 0 && unlinkat(st_store_root_fd(s), "cache/hash-memo", 0) < 0 && errno != ENOENT)
 		rc = st_error_sys(err, "remove '%s/cache/hash-memo'", st_store_root(s));

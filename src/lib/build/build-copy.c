@@ -35,7 +35,8 @@ static void h_num(struct st_hasher *h, uint64_t v)
 
 struct keyer {
 	struct copy_plan *p;
-	struct st_hasher *h;
+	struct build_key *key;
+	struct st_hasher *h; /* the key's open item */
 	struct st_buf link;
 };
 
@@ -86,6 +87,9 @@ static int key_visit(void *ctx, const struct copy_ent *e, struct st_error *err)
 
 	if (e->post)
 		return 0;
+	rc = build_key_item(k->key, err, "file %s", e->dst);
+	if (rc < 0)
+		return rc;
 	h_str(k->h, "e");
 	h_str(k->h, e->dst);
 	h_num(k->h, type);
@@ -151,17 +155,29 @@ static void key_head(const struct copy_plan *p, struct st_hasher *h)
 	}
 }
 
-int build_copy_key(const struct build_copy_req *r, struct st_hasher *h, struct st_error *err)
+int build_copy_key(const struct build_copy_req *r, struct build_key *key, struct st_error *err)
 {
 	struct copy_plan p;
-	struct keyer k = {&p, h, ST_BUF_INIT};
+	struct st_hasher *h = &key->item;
+	struct keyer k = {&p, key, h, ST_BUF_INIT};
 	int rc = copy_plan_make(r, &p, err);
 
-	if (rc < 0)
+	if (rc == 0)
+		rc = build_key_item(key, err, "copy");
+	if (rc < 0) {
+		copy_plan_release(&p);
 		return rc;
+	}
 	key_head(&p, h);
 	for (size_t i = 0; rc == 0 && i < p.n_u; i++) {
 		const struct copy_unit *u = &p.u[i];
+		rc = build_key_item(key, err, "%s %s",
+		                    u->kind == CU_PATH  ? "unit"
+		                    : u->kind == CU_ADD ? "add"
+		                                        : "url",
+		                    u->kind == CU_PATH ? u->dst : u->src);
+		if (rc < 0)
+			break;
 		h_str(h, "u");
 		h_str(h, u->dst);
 		h_num(h, u->kind);

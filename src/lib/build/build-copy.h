@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "build/build-key.h"
 #include "strata/digest.h"
 #include "strata/dockerfile.h"
 
@@ -55,12 +56,13 @@ struct build_copy_req {
 	const char *where;
 };
 
-/* Feeds h with everything that decides what the step will write: for every selected file its
+/* Adds to the key everything that decides what the step will write (items "copy", then per
+ * source "unit DST" / "add SRC" / "url URL" and per file "file DST"): for every selected file its
  * destination path, type, mode, uid/gid as they will be in the layer, symlink target and
  * content digest (not mtime, not ctime), plus the destination and flags. -ST_ENOTFOUND naming
  * the source ("Dockerfile:7: COPY src/missing: no such file or directory in the context"),
  * -ST_EINVALID for a source outside the context. */
-int build_copy_key(const struct build_copy_req *r, struct st_hasher *h, struct st_error *err);
+int build_copy_key(const struct build_copy_req *r, struct build_key *key, struct st_error *err);
 
 /* Writes the step's result into `upper` (an empty directory): the copied files, with the parent
  * directories the destination needs (those that exist in the target keep its mode and

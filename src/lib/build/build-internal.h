@@ -31,6 +31,7 @@ struct bsync {
 	int running, max_running;
 	int next_id;
 	bool failed;
+	bool explained; /* the first step that ran was explained */
 };
 
 struct bctx {
@@ -98,7 +99,7 @@ int build_from_state(struct bctx *b, int stage, const char *name, struct bstate 
 int build_state_chain(const struct bstate *st, struct st_digest *out, struct st_error *err);
 /* Feeds a RUN's key with what its bind mounts' sources hold (build-run.c). */
 int build_run_key_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *ei,
-                         struct st_hasher *h);
+                         struct build_key *key);
 
 /* Reports an event through the progress callback (one at a time: stages run in threads). A
  * step event starts a new event id; the events after it carry it. */
@@ -112,6 +113,8 @@ void build_mark_needed(struct bctx *b, int target);
 /* Builds the needed stages up to target, each in its own thread once the stages it uses are
  * built (build-stages.c); the first failure stops the others between steps. */
 int build_stages(struct bctx *b, int target);
+/* True for the first step of the build that runs (for every one with --explain). */
+bool build_first_miss(struct bctx *b);
 /* True once a stage of this build failed: the others stop at their next step. */
 bool build_cancelled(struct bctx *b);
 

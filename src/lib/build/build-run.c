@@ -332,7 +332,7 @@ static int run_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *
 
 /* What a bind mount's source holds goes into the RUN's key: the chain ID of a stage or image
  * (from=), else the context files below `source` as COPY would hash them. */
-static int key_bind(struct bctx *b, int stage, const struct mfields *f, struct st_hasher *h,
+static int key_bind(struct bctx *b, int stage, const struct mfields *f, struct build_key *key,
                     const char *where)
 {
 	struct bstate img = {0};
@@ -347,7 +347,7 @@ static int key_bind(struct bctx *b, int stage, const struct mfields *f, struct s
 		if (rc == 0)
 			rc = build_state_chain(from, &top, b->err);
 		if (rc == 0)
-			st_hasher_update(h, top.bytes, 32);
+			st_hasher_update(&key->item, top.bytes, 32);
 		st_image_config_release(&img.cfg);
 		st_manifest_release(&img.man);
 		return rc < 0 ? st_error_wrap(b->err, "%s: --mount from=%s", where, f->from) : 0;
@@ -357,11 +357,11 @@ static int key_bind(struct bctx *b, int stage, const struct mfields *f, struct s
 	r.ignore = b->ignore;
 	r.memo = b->memo;
 	r.where = where;
-	return build_copy_key(&r, h, b->err);
+	return build_copy_key(&r, key, b->err);
 }
 
 int build_run_key_mounts(struct bctx *b, int stage, const struct st_df_eval_instr *ei,
-                         struct st_hasher *h)
+                         struct build_key *key)
 {
 	char where[300];
 	int rc = 0;
@@ -372,9 +372,11 @@ int build_run_key_mounts(struct bctx *b, int stage, const struct st_df_eval_inst
 		if (!st_str_has_prefix(ei->flags.v[i], "--mount="))
 			continue;
 		rc = parse_fields(ei->flags.v[i] + 8, &f, where, b->err);
+		if (rc == 0 && strcmp(f.type, "bind") == 0)
+			rc = build_key_item(key, b->err, "mount %s", f.target);
 		if (rc == 0 && strcmp(f.type, "bind") == 0) {
-			st_hasher_update(h, "bind", 5);
-			rc = key_bind(b, stage, &f, h, where);
+			st_hasher_update(&key->item, "bind", 5);
+			rc = key_bind(b, stage, &f, key, where);
 		}
 	}
 	return rc;

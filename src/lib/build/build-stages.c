@@ -35,6 +35,19 @@ bool build_cancelled(struct bctx *b)
 	return f;
 }
 
+bool build_first_miss(struct bctx *b)
+{
+	bool first;
+
+	if (b->o->explain || !b->sync)
+		return true;
+	pthread_mutex_lock(&b->sync->lock);
+	first = !b->sync->explained;
+	b->sync->explained = true;
+	pthread_mutex_unlock(&b->sync->lock);
+	return first;
+}
+
 static int copy_layers(struct st_manifest *dst, const struct st_manifest *src, struct st_error *err)
 {
 	int rc = 0;

@@ -272,48 +272,75 @@ static char *created_by(const struct st_df_eval_instr *ei, bool buildkit)
 
 /* ---- one step ---- */
 
+/* What else a RUN's result depends on: the build args it sees (proxy args aside, as Docker),
+ * the network, --add-host, its heredocs and what its bind mounts hold. */
+static int run_key(struct bctx *b, const struct bstate *st, int stage,
+                   const struct st_df_eval_instr *ei, struct build_key *k, struct st_error *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < st->args.n && rc == 0; i++) {
+		const char *kv = st->args.v[i];
+		if (is_proxy_arg(kv))
+			continue;
+		rc = build_key_item(k, err, "arg %.*s", (int)strcspn(kv, "="), kv);
+		if (rc == 0)
+			hash_str(&k->item, kv);
+	}
+	if (rc == 0)
+		rc = build_key_item(k, err, "network");
+	if (rc == 0)
+		hash_str(&k->item, b->o->network_none ? "net=none" : "net=host");
+	if (rc == 0 && b->o->n_add_hosts)
+		rc = build_key_item(k, err, "add-hosts");
+	for (size_t i = 0; i < b->o->n_add_hosts && rc == 0; i++)
+		hash_str(&k->item, b->o->add_hosts[i]);
+	if (rc == 0 && ei->instr->n_heredocs)
+		rc = build_key_item(k, err, "heredoc");
+	for (size_t i = 0; i < ei->instr->n_heredocs && rc == 0; i++)
+		hash_str(&k->item, ei->instr->heredocs[i].content);
+	return rc == 0 ? build_run_key_mounts(b, stage, ei, k) : rc;
+}
+
+/* The step's key (build-key.h): items "parent", "instruction", "flags"; for RUN "arg NAME" per
+ * build arg it sees, "network", "add-hosts", "heredoc" and the bind mounts' sources; for COPY and
+ * ADD what the sources hold. rec, when given, gets the record of the items. */
 static int step_key(struct bctx *b, const struct bstate *st, int stage,
                     const struct st_df_eval_instr *ei, const struct build_copy_req *copy,
-                    struct st_digest *out, struct st_error *err)
+                    struct st_digest *out, struct st_buf *rec, struct st_error *err)
 {
-	struct st_hasher h;
-	int rc = st_hasher_init(&h, ST_DIGEST_SHA256, err);
+	struct build_key k;
+	int rc = build_key_init(&k, err);
 
-	if (rc < 0)
-		return rc;
-	st_hasher_update(&h, "strata-build-v1\0step\0", 21);
-	st_hasher_update(&h, st->key.bytes, 32);
-	hash_str(&h, st_df_cmd_name(ei->instr->cmd));
-	hash_str(&h, ei->instr->json ? "json" : "shell");
-	for (size_t i = 0; i < ei->args.n; i++)
-		hash_str(&h, ei->args.v[i]);
-	/* ONBUILD has its trigger in `sub`, not in args: the text is what it records */
-	if (ei->instr->cmd == ST_DF_ONBUILD)
-		hash_str(&h, ei->instr->original);
-	st_hasher_update(&h, "\0flags", 6);
-	for (size_t i = 0; i < ei->flags.n; i++)
-		hash_str(&h, ei->flags.v[i]);
-	if (ei->instr->cmd == ST_DF_RUN) {
-		/* the build args a RUN sees change its result; proxy args do not, as Docker */
-		st_hasher_update(&h, "\0args", 5);
-		for (size_t i = 0; i < st->args.n; i++)
-			if (!is_proxy_arg(st->args.v[i]))
-				hash_str(&h, st->args.v[i]);
-		hash_str(&h, b->o->network_none ? "net=none" : "net=host");
-		for (size_t i = 0; i < b->o->n_add_hosts; i++)
-			hash_str(&h, b->o->add_hosts[i]);
-		for (size_t i = 0; i < ei->instr->n_heredocs; i++)
-			hash_str(&h, ei->instr->heredocs[i].content);
-		rc = build_run_key_mounts(b, stage, ei, &h);
+	if (rc == 0)
+		rc = build_key_item(&k, err, "parent");
+	if (rc == 0) {
+		st_hasher_update(&k.item, st->key.bytes, 32);
+		rc = build_key_item(&k, err, "instruction");
 	}
+	if (rc == 0) {
+		hash_str(&k.item, st_df_cmd_name(ei->instr->cmd));
+		hash_str(&k.item, ei->instr->json ? "json" : "shell");
+		for (size_t i = 0; i < ei->args.n; i++)
+			hash_str(&k.item, ei->args.v[i]);
+		/* ONBUILD has its trigger in `sub`, not in args: the text is what it records */
+		if (ei->instr->cmd == ST_DF_ONBUILD)
+			hash_str(&k.item, ei->instr->original);
+		rc = build_key_item(&k, err, "flags");
+	}
+	for (size_t i = 0; rc == 0 && i < ei->flags.n; i++)
+		hash_str(&k.item, ei->flags.v[i]);
+	if (rc == 0 && ei->instr->cmd == ST_DF_RUN)
+		rc = run_key(b, st, stage, ei, &k, err);
 	if (copy && rc == 0)
-		rc = build_copy_key(copy, &h, err);
-	if (rc < 0) {
-		st_hasher_release(&h);
-		return rc;
+		rc = build_copy_key(copy, &k, err);
+	if (rc == 0) {
+		build_key_final(&k, out);
+		if (rec)
+			st_buf_swap(rec, &k.rec);
 	}
-	st_hasher_final(&h, out);
-	return 0;
+	build_key_release(&k);
+	return rc;
 }
 
 static int track_arg(struct bstate *st, const struct st_df_eval_instr *ei, struct st_error *err)
@@ -376,7 +403,7 @@ static int fast_key(struct bctx *b, const struct bstate *st, const struct st_df_
 	copy_req(b, st, ei, b->o->context, NULL, where, &r);
 	if (build_state_chain(st, &top, &e2) < 0 ||
 	    (src && build_state_chain(src, &stop, &e2) < 0) ||
-	    step_key(b, st, -1, ei, src ? NULL : &r, &k0, &e2) < 0 ||
+	    step_key(b, st, -1, ei, src ? NULL : &r, &k0, NULL, &e2) < 0 ||
 	    st_hasher_init(&h, ST_DIGEST_SHA256, &e2) < 0)
 		return 0;
 	st_hasher_update(&h, "strata-build-v1\0copy-fast\0", 26);
@@ -389,7 +416,7 @@ static int fast_key(struct bctx *b, const struct bstate *st, const struct st_df_
 }
 
 static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
-                    struct st_digest *key, bool *hit)
+                    struct st_digest *key, bool *hit, struct st_buf *rec)
 {
 	struct copy_src cs = {0};
 	const struct bstate *src = NULL;
@@ -428,7 +455,7 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 			r.from_context = true;
 			r.ignore = NULL;
 		}
-		rc = step_key(b, st, stage, ei, &r, key, b->err);
+		rc = step_key(b, st, stage, ei, &r, key, rec, b->err);
 	}
 	if (rc == 0)
 		*hit = cache_get(b, key, st) == 1;
@@ -459,10 +486,10 @@ out:
 }
 
 static int run_run(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
-                   struct st_digest *key, bool *hit)
+                   struct st_digest *key, bool *hit, struct st_buf *rec)
 {
 	char *upper = NULL, *by = NULL;
-	int rc = step_key(b, st, stage, ei, NULL, key, b->err);
+	int rc = step_key(b, st, stage, ei, NULL, key, rec, b->err);
 
 	if (rc == 0)
 		*hit = cache_get(b, key, st) == 1;
@@ -482,10 +509,10 @@ static int run_run(struct bctx *b, struct bstate *st, int stage, const struct st
 }
 
 static int run_config(struct bctx *b, struct bstate *st, const struct st_df_eval_instr *ei,
-                      struct st_digest *key, bool *hit)
+                      struct st_digest *key, bool *hit, struct st_buf *rec)
 {
 	struct st_history h = {.created = b->created, .empty_layer = true};
-	int rc = step_key(b, st, -1, ei, NULL, key, b->err);
+	int rc = step_key(b, st, -1, ei, NULL, key, rec, b->err);
 
 	if (rc == 0)
 		*hit = cache_get(b, key, st) == 1;
@@ -507,9 +534,30 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Keeps the step's key record for the next build and, for the first step of this build that
+ * ran (every one with --explain), says what changed since the record kept there. A record is
+ * advisory: failing to keep one does not fail the build. */
+static void note_key(struct bctx *b, int stage, int step, const struct st_digest *key, bool hit,
+                     const struct st_buf *rec)
+{
+	struct st_buf slot = ST_BUF_INIT, why = ST_BUF_INIT;
+	bool explain = !hit && !b->o->no_cache && build_first_miss(b);
+
+	if (build_key_slot(st_store_root(b->s), b->o->context ? b->o->context : "-", b->dfname,
+	                   stage, step, &slot, NULL) < 0)
+		goto out;
+	if (explain && build_key_explain(slot.data, rec, step == 2, &why, NULL) == 0)
+		build_event(b, ST_BUILD_EXPLAIN, stage, step, 0, why.data, 0);
+	(void)build_key_save(slot.data, key, rec, NULL);
+out:
+	st_buf_release(&slot);
+	st_buf_release(&why);
+}
+
 int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
                int step, int n_steps)
 {
+	struct st_buf rec = ST_BUF_INIT;
 	struct st_digest key;
 	double t0 = now_s();
 	bool hit = false;
@@ -522,16 +570,19 @@ int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_
 		return track_arg(st, ei, b->err);
 	case ST_DF_COPY:
 	case ST_DF_ADD:
-		rc = run_copy(b, st, stage, ei, &key, &hit);
+		rc = run_copy(b, st, stage, ei, &key, &hit, &rec);
 		break;
 	case ST_DF_RUN:
-		rc = run_run(b, st, stage, ei, &key, &hit);
+		rc = run_run(b, st, stage, ei, &key, &hit, &rec);
 		break;
 	default:
-		rc = run_config(b, st, ei, &key, &hit);
+		rc = run_config(b, st, ei, &key, &hit, &rec);
 	}
 	if (rc == 0 && !hit)
 		rc = cache_put(b, &key, st);
+	if (rc == 0 && rec.len) /* empty after a hit of COPY's target-free key */
+		note_key(b, stage, step, &key, hit, &rec);
+	st_buf_release(&rec);
 	if (rc < 0)
 		return rc;
 	st->key = key;
