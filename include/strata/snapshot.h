@@ -37,6 +37,22 @@ ST_API int st_snapshot_hold(struct st_store *store, const char *holder,
 /* Drops a holder's hold (a missing hold is success). */
 ST_API int st_snapshot_unhold(struct st_store *store, const char *holder, struct st_error *err);
 
+/* An overlay of snapshots (or any directories) for st_overlay_mount. */
+struct st_overlay {
+	const char *const *lowers; /* top first */
+	size_t n_lowers;
+	const char *upper, *work; /* NULL: a read-only overlay */
+	bool volatile_upper;      /* no syncs for the upper (a container removed at its end) */
+	/* where short symlinks to the lowers are made on kernels without fsconfig(lowerdir+)
+	 * (< 6.8): a directory of the caller's, created when needed */
+	const char *link_dir;
+};
+
+/* Mounts the overlay at target with redirect_dir=off,metacopy=off (and index=off with an
+ * upper), so an upper directory stays a plain diff; one lower without an upper is a read-only
+ * bind. STRATA_OVERLAY_MOUNT=legacy forces the mount(2) path. */
+ST_API int st_overlay_mount(const struct st_overlay *o, const char *target, struct st_error *err);
+
 /* Registers gc's snapshot sweeper: snapshots of no image of index.json and no holder go. */
 ST_API int st_snapshot_register_gc(struct st_store *store, struct st_error *err);
 

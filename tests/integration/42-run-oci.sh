@@ -12,6 +12,12 @@ out_is "a 128-layer image runs (fsconfig lowerdir+ when the kernel has it)" "128
 out_is "and through mount(2) with short lower names" "layer 127" env STRATA_OVERLAY_MOUNT=legacy "$STRATA" run --rm l128 cat /layers/l127
 out_is "commit on top of 128 layers" "129" sh -c "st run --name c128 l128 touch /x >/dev/null && st commit c128 l129 >/dev/null && st rm c128 >/dev/null && st inspect l129 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[0][\"Manifest\"][\"layers\"]))'"
 check "a 129-layer image runs" st run --rm l129 test -f /x
+# a build's COPY mounts its target (and --from source) as a read-only view of all its layers
+mkdir -p "$T/bctx"
+echo copied > "$T/bctx/f"
+printf 'FROM l128\nCOPY f /layers/f\nFROM scratch\nCOPY --from=0 /layers/l127 /layers/f /\n' > "$T/bctx/Dockerfile"
+check "COPY onto and from a 128-layer image" sh -c "st build -t b128 '$T/bctx' >/dev/null 2>&1 && st unpack b128 '$T/b128' >/dev/null && [ \"\$(cat '$T/b128/f' '$T/b128/l127')\" = \"\$(printf 'copied\nlayer 127')\" ]"
+check "and through mount(2) with short lower names" sh -c "STRATA_OVERLAY_MOUNT=legacy st build --no-cache -t b128l '$T/bctx' >/dev/null 2>&1 && st unpack b128l '$T/b128l' >/dev/null && [ \"\$(cat '$T/b128l/f')\" = copied ]"
 
 # ---- OCI runtimes
 bundle_ok() { # bundle_ok RUNTIME DIR: runs the bundle, prints its output

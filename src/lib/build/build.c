@@ -392,8 +392,8 @@ int build_mount_view(struct bctx *b, const struct bstate *st, char **out_dir)
 {
 	struct st_snapshot_chain chain = {0};
 	struct st_image img = {0};
-	struct st_buf opts = ST_BUF_INIT;
-	char *dir = NULL;
+	const char **lowers = NULL;
+	char *dir = NULL, *links = NULL;
 	int rc;
 
 	rc = build_fresh_dir(b, "view", &dir);
@@ -404,23 +404,21 @@ int build_mount_view(struct bctx *b, const struct bstate *st, char **out_dir)
 	img.manifest = st->man;
 	img.config = st->cfg;
 	rc = st_snapshot_prepare(b->s, &img, &chain, b->err);
-	if (rc == 0 && chain.n == 1) {
-		/* overlayfs wants two lower layers without an upper: bind the one read-only */
-		if (mount(chain.dirs[0], dir, NULL, MS_BIND, NULL) < 0 ||
-		    mount(NULL, dir, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-			rc = st_error_sys(b->err, "bind '%s'", chain.dirs[0]);
-	} else if (rc == 0) {
-		/* NEEDSWORK: past ~60 layers the option string outgrows a page; share the run
-		 * module's fsconfig(lowerdir+) path */
-		rc = st_buf_adds(&opts,
-		                 "redirect_dir=off,metacopy=off,index=off,lowerdir=", b->err);
-		for (size_t i = chain.n; rc == 0 && i-- > 0;)
-			rc = st_buf_addf(&opts, b->err, "%s%s", chain.dirs[i], i ? ":" : "");
-		if (rc == 0 && mount("overlay", dir, "overlay", MS_RDONLY, opts.data) < 0)
-			rc = st_error_sys(b->err, "mount the build view of %zu layers", chain.n);
+	if (rc == 0)
+		lowers = calloc(chain.n, sizeof(*lowers));
+	if (rc == 0 && !lowers)
+		rc = st_error_set(b->err, ST_ENOMEM, "out of memory");
+	if (rc == 0)
+		rc = build_fresh_dir(b, "links", &links);
+	if (rc == 0) {
+		struct st_overlay o = {.lowers = lowers, .n_lowers = chain.n, .link_dir = links};
+		for (size_t i = 0; i < chain.n; i++) /* top first */
+			lowers[i] = chain.dirs[chain.n - 1 - i];
+		rc = st_overlay_mount(&o, dir, b->err);
 	}
+	free(lowers);
+	free(links);
 	st_snapshot_chain_release(&chain);
-	st_buf_release(&opts);
 	if (rc < 0) {
 		(void)rmdir(dir);
 		free(dir);

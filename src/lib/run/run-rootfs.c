@@ -18,6 +18,7 @@
 
 #include "run/run-copy.h"
 #include "run/run-internal.h"
+#include "strata/snapshot.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 
@@ -58,27 +59,6 @@ int ctr_open_in_root(int root_fd, const char *path, int flags, struct st_error *
 
 /* ---- the overlay ---- */
 
-static int overlay_log(int fsfd, const char *what, struct st_error *err)
-{
-	char msg[300];
-	int e = errno;
-	ssize_t n = read(fsfd, msg, sizeof(msg) - 1);
-
-	if (n > 2) {
-		msg[n] = '\0';
-		msg[strcspn(msg, "\n")] = '\0';
-		return st_error_errno(err, e, "overlay %s (%s)", what, msg + 2);
-	}
-	return st_error_errno(err, e, "overlay %s", what);
-}
-
-static int set_str(int fsfd, const char *k, const char *v, struct st_error *err)
-{
-	if (fsconfig(fsfd, FSCONFIG_SET_STRING, k, v, 0) < 0)
-		return overlay_log(fsfd, k, err);
-	return 0;
-}
-
 /* The lower directories, top first: [upper (read-only view)], init, snapshots top..bottom. */
 static int lower_list(struct st_container *c, bool with_upper, struct st_strv *out,
                       struct st_error *err)
@@ -101,113 +81,28 @@ static int lower_list(struct st_container *c, bool with_upper, struct st_strv *o
 	return rc;
 }
 
-/* Kernel >= 6.8: one lowerdir+ per layer, no option string to run out of room. */
-static int mount_fsconfig(struct st_container *c, const struct st_strv *lowers, const char *target,
-                          bool with_upper, struct st_error *err)
-{
-	cleanup_fd int fsfd = fsopen("overlay", FSOPEN_CLOEXEC);
-	cleanup_fd int mfd = -1;
-	cleanup_buf struct st_buf up = ST_BUF_INIT, work = ST_BUF_INIT;
-	int rc = 0;
-
-	if (fsfd < 0)
-		return -ST_EUNSUPPORTED;
-	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "lowerdir+", lowers->v[0], 0) < 0)
-		return errno == EINVAL ? -ST_EUNSUPPORTED : overlay_log(fsfd, "lowerdir+", err);
-	for (size_t i = 1; i < lowers->n && rc == 0; i++)
-		rc = set_str(fsfd, "lowerdir+", lowers->v[i], err);
-	if (rc == 0 && with_upper) {
-		rc = st_buf_addf(&up, err, "%s/upper", c->dir);
-		if (rc == 0)
-			rc = st_buf_addf(&work, err, "%s/work", c->dir);
-		if (rc == 0)
-			rc = set_str(fsfd, "upperdir", up.data, err);
-		if (rc == 0)
-			rc = set_str(fsfd, "workdir", work.data, err);
-	}
-	if (rc == 0)
-		rc = set_str(fsfd, "redirect_dir", "off", err);
-	if (rc == 0)
-		rc = set_str(fsfd, "metacopy", "off", err);
-	if (rc == 0 && with_upper)
-		rc = set_str(fsfd, "index", "off", err);
-	if (rc == 0 && with_upper && c->spec.auto_remove &&
-	    fsconfig(fsfd, FSCONFIG_SET_FLAG, "volatile", NULL, 0) < 0)
-		rc = overlay_log(fsfd, "volatile", err);
-	if (rc == 0 && fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-		rc = overlay_log(fsfd, "create", err);
-	if (rc < 0)
-		return rc;
-	mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, 0);
-	if (mfd < 0)
-		return st_error_sys(err, "overlay fsmount");
-	if (move_mount(mfd, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-		return st_error_sys(err, "move the overlay to '%s'", target);
-	return 0;
-}
-
-/* Older kernels: the mount(2) option string holds one page. Lower directories are named by
- * short symlinks in containers/<id>/l/ and the mount runs from there (Docker's overlay2). */
-static int mount_legacy(struct st_container *c, const struct st_strv *lowers, const char *target,
-                        bool with_upper, struct st_error *err)
-{
-	cleanup_buf struct st_buf o = ST_BUF_INIT, l = ST_BUF_INIT;
-	cleanup_fd int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	cleanup_fd int lfd = -1;
-	int rc = st_buf_addf(&l, err, "%s/l", c->dir);
-
-	/* opened by path, not from c->dirfd: the directory must be reached through this mount
-	 * namespace's mounts, or overlayfs cannot clone the upper path from the cwd */
-	if (rc == 0)
-		rc = st_mkdir_p(AT_FDCWD, l.data, 0700, err);
-	if (rc == 0)
-		lfd = st_open_dir_at(AT_FDCWD, l.data, err);
-	if (lfd < 0)
-		return rc < 0 ? rc : lfd;
-	rc = st_buf_adds(&o, "lowerdir=", err);
-	for (size_t i = 0; i < lowers->n && rc == 0; i++) {
-		char name[24];
-		(void)snprintf(name, sizeof(name), "%zx", i);
-		(void)unlinkat(lfd, name, 0);
-		if (symlinkat(lowers->v[i], lfd, name) < 0)
-			return st_error_sys(err, "overlay: symlink l/%s", name);
-		rc = st_buf_addf(&o, err, "%s%s", i ? ":" : "", name);
-	}
-	if (rc == 0 && with_upper)
-		rc = st_buf_adds(&o, ",upperdir=../upper,workdir=../work,index=off", err);
-	if (rc == 0 && with_upper && c->spec.auto_remove)
-		rc = st_buf_adds(&o, ",volatile", err);
-	if (rc == 0)
-		rc = st_buf_adds(&o, ",redirect_dir=off,metacopy=off", err);
-	if (rc < 0)
-		return rc;
-	if (o.len >= 4000)
-		return st_error_set(err, ST_ELIMIT,
-		                    "overlay: %zu layers do not fit a mount option string",
-		                    lowers->n);
-	if (fchdir(lfd) < 0)
-		return st_error_sys(err, "chdir %s/l", c->dir);
-	rc = mount("overlay", target, "overlay", 0, o.data);
-	if (rc < 0)
-		rc = st_error_sys(err, "mount overlay of %zu layers at '%s'", lowers->n, target);
-	if (cwd >= 0)
-		(void)fchdir(cwd);
-	return rc;
-}
-
 int ctr_mount_overlay(struct st_container *c, const char *target, bool with_upper,
                       struct st_error *err)
 {
 	struct st_strv lowers = ST_STRV_INIT;
-	const char *mode = getenv("STRATA_OVERLAY_MOUNT");
+	cleanup_buf struct st_buf up = ST_BUF_INIT, work = ST_BUF_INIT, links = ST_BUF_INIT;
 	int rc = lower_list(c, with_upper, &lowers, err);
 
-	if (rc == 0 && !(mode && strcmp(mode, "legacy") == 0))
-		rc = mount_fsconfig(c, &lowers, target, with_upper, err);
-	else if (rc == 0)
-		rc = -ST_EUNSUPPORTED;
-	if (rc == -ST_EUNSUPPORTED)
-		rc = mount_legacy(c, &lowers, target, with_upper, err);
+	if (rc == 0)
+		rc = st_buf_addf(&links, err, "%s/l", c->dir);
+	if (rc == 0 && with_upper)
+		rc = st_buf_addf(&up, err, "%s/upper", c->dir);
+	if (rc == 0 && with_upper)
+		rc = st_buf_addf(&work, err, "%s/work", c->dir);
+	if (rc == 0) {
+		struct st_overlay o = {.lowers = (const char *const *)lowers.v,
+		                       .n_lowers = lowers.n,
+		                       .upper = with_upper ? up.data : NULL,
+		                       .work = with_upper ? work.data : NULL,
+		                       .volatile_upper = c->spec.auto_remove,
+		                       .link_dir = links.data};
+		rc = st_overlay_mount(&o, target, err);
+	}
 	st_strv_release(&lowers);
 	return rc;
 }
