@@ -444,6 +444,8 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 	rc = setup(&b);
 	if (rc == 0)
 		rc = target_stage(&b, &target);
+	if (rc == 0)
+		rc = build_cache_import_open(&b);
 	if (rc == 0) {
 		b.stages = calloc(b.ev->n_stages, sizeof(*b.stages));
 		b.needed = calloc(b.ev->n_stages, sizeof(*b.needed));
@@ -461,12 +463,17 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 	for (int i = 0; rc == 0 && i <= target; i++)
 		if (b.needed[i])
 			rc = build_stage(&b, i);
+	/* before anything is tagged: a failed export fails the build */
+	if (rc == 0)
+		rc = build_cache_export(&b, target);
 	if (rc == 0)
 		rc = finish(&b, &b.stages[target], out);
 	for (size_t i = 0; b.stages && i < b.ev->n_stages; i++)
 		state_release(&b.stages[i]);
 	free(b.stages);
 	free(b.needed);
+	free(b.recs);
+	build_cache_import_close(&b);
 	st_strv_release(&b.pulled);
 	st_buf_release(&b.text);
 	st_df_env_release(&b.bargs);
