@@ -93,4 +93,23 @@ typedef void (*st_load_fn)(const struct st_descriptor *desc, const char *name, v
 ST_API int st_archive_load(struct st_store *store, const char *path, int fd, const char *repo,
                            st_load_fn cb, void *ctx, struct st_error *err);
 
+/* ---- OCI image layout directories ---- */
+
+/* The entries of the index.json of the layout directory dirfd, in file order (free with
+ * st_store_entries_free()). -ST_ENOTFOUND when it has no index.json. Like every read below, it
+ * opens files beneath dirfd only, never through a symlink. */
+ST_API int st_layout_list(int dirfd, struct st_descriptor **out, size_t *out_n,
+                          struct st_error *err);
+/* Reads the blob d of the layout (at most max bytes) and checks its size and digest:
+ * -ST_ENOTFOUND, -ST_EINVALID (size), -ST_EDIGEST, -ST_ELIMIT. *out is untouched on failure. */
+ST_API int st_layout_read_blob(int dirfd, const struct st_descriptor *d, size_t max,
+                               struct st_buf *out, struct st_error *err);
+/* Copies the image manifest desc names, its config and layers, from the layout dirfd into the
+ * store. Blobs the store has are not read; the others are verified (size, digest: -ST_EDIGEST
+ * naming it) and become visible only once all of them are, so a bad blob leaves nothing. A
+ * store's root is such a layout too (st_store_root_fd), so this also copies between stores.
+ * *out_config (may be NULL) gets the config digest. */
+ST_API int st_layout_copy_image(struct st_store *store, int dirfd, const struct st_descriptor *desc,
+                                struct st_digest *out_config, struct st_error *err);
+
 #endif

@@ -19,6 +19,7 @@ enum st_build_event_kind {
 	ST_BUILD_OUTPUT,  /* output of a RUN step (data, len) */
 	ST_BUILD_EXPLAIN, /* why the first re-executed step's key changed (text) */
 	ST_BUILD_WARNING,
+	ST_BUILD_PHASE, /* work outside the steps starts (text: "exporting cache to DIR") */
 };
 
 struct st_build_event {
@@ -33,6 +34,29 @@ struct st_build_event {
 };
 
 typedef void (*st_build_progress_fn)(const struct st_build_event *ev, void *ctx);
+
+/* A build cache exported to (--cache-to) or imported from (--cache-from) a directory: an OCI
+ * image layout whose `tag` names an image index of the steps' intermediate images, each
+ * annotated with its step key (docs/internals/build.md). */
+enum st_build_cache_mode {
+	ST_BUILD_CACHE_MIN =
+	        0,          /* the steps of the final image's stages only (BuildKit's default) */
+	ST_BUILD_CACHE_MAX, /* every step of every stage built */
+};
+
+struct st_build_cache_spec {
+	char *dir;                     /* dest= (to) or src= (from) */
+	char *tag;                     /* tag=, default "latest" */
+	enum st_build_cache_mode mode; /* mode=min|max (to) */
+	bool ignore_error;             /* ignore-error=true (to): a failed export is a warning */
+};
+
+/* Parses BuildKit's CSV form: "type=local,dest=DIR[,mode=min|max][,tag=T][,ignore-error=B]"
+ * (to) or "type=local,src=DIR[,tag=T]" (from). Another type is -ST_EUNSUPPORTED, an unknown
+ * or misplaced key -ST_EINVALID naming it. Release *out with st_build_cache_spec_release(). */
+ST_API int st_build_cache_spec_parse(const char *spec, bool to, struct st_build_cache_spec *out,
+                                     struct st_error *err);
+ST_API void st_build_cache_spec_release(struct st_build_cache_spec *c);
 
 struct st_build_opts {
 	const char *context;    /* the context directory */
@@ -62,6 +86,11 @@ struct st_build_opts {
 	const char *const *add_hosts; /* --add-host "NAME:IP": /etc/hosts of RUN */
 	size_t n_add_hosts;
 	struct st_layer_create_opts layer; /* compression; has_epoch/source_date_epoch */
+	/* --cache-to / --cache-from type=local (st_build_cache_spec_parse) */
+	const struct st_build_cache_spec *cache_to;
+	size_t n_cache_to;
+	const struct st_build_cache_spec *cache_from;
+	size_t n_cache_from;
 	st_build_progress_fn progress;
 	void *progress_ctx;
 };

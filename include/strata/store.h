@@ -82,6 +82,11 @@ ST_API uint64_t st_blob_writer_size(const struct st_blob_writer *w);
  * digest. After commit the writer can only be freed. */
 ST_API int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expected,
                                  struct st_digest *out_digest, struct st_error *err);
+/* Finishes and verifies the blob (if expected != NULL: -ST_EDIGEST naming both digests) without
+ * making it visible; commit then only syncs and links it. Lets a caller verify several blobs
+ * before any of them becomes visible. A blob that fails can only be freed. */
+ST_API int st_blob_writer_seal(struct st_blob_writer *w, const struct st_digest *expected,
+                               struct st_error *err);
 /* Frees; an uncommitted blob's temporary file is removed. NULL is a no-op. */
 ST_API void st_blob_writer_free(struct st_blob_writer *w);
 

@@ -43,7 +43,13 @@ static void on_event(const struct st_build_event *ev, void *ctx)
 		fprintf(stderr, "#%d rebuilt because %s\n", ev->id, ev->text);
 		break;
 	case ST_BUILD_WARNING:
-		fprintf(stderr, "#%d WARNING: %s\n", ev->id, ev->text);
+		if (ev->id)
+			fprintf(stderr, "#%d WARNING: %s\n", ev->id, ev->text);
+		else
+			fprintf(stderr, "WARNING: %s\n", ev->text);
+		break;
+	case ST_BUILD_PHASE:
+		fprintf(stderr, "#%d %s\n", ev->id, ev->text);
 		break;
 	}
 }
@@ -68,14 +74,37 @@ static const char build_usage[] =
         "      --iidfile FILE          write the image ID to FILE\n"
         "      --compression gzip|zstd layer compression (default gzip)\n"
         "      --reproducible          SOURCE_DATE_EPOCH, or 0 when it is unset\n"
-        "      --platform P            the host platform only\n";
+        "      --platform P            the host platform only\n"
+        "      --cache-to type=local,dest=DIR[,mode=min|max][,tag=T][,ignore-error=true]\n"
+        "                              export the build cache as an OCI layout (mode=min,\n"
+        "                              the default: the final image's steps; max: all stages)\n"
+        "      --cache-from type=local,src=DIR[,tag=T]\n"
+        "                              take steps from such a layout (several allowed; a\n"
+        "                              missing one is a warning)\n";
 
 struct build_args {
 	struct st_build_opts o;
 	const char **tags, **bargs, **labels, **secrets, **hosts;
+	struct st_build_cache_spec *cache_to, *cache_from;
 	const char *iidfile;
 	bool quiet, reproducible;
 };
+
+static int parse_cache(struct build_args *a, bool to, const char *spec)
+{
+	struct st_error err = ST_ERROR_INIT;
+	struct st_build_cache_spec *c =
+	        to ? &a->cache_to[a->o.n_cache_to] : &a->cache_from[a->o.n_cache_from];
+
+	if (st_build_cache_spec_parse(spec, to, c, &err) < 0)
+		return cmd_usage_error("build", "--cache-%s '%s': %s", to ? "to" : "from", spec,
+		                       err.msg);
+	if (to)
+		a->o.n_cache_to++;
+	else
+		a->o.n_cache_from++;
+	return 0;
+}
 
 static int parse_build(int argc, char **argv, struct build_args *a)
 {
@@ -97,6 +126,8 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 	                                     {"ssh", required_argument, NULL, 'S'},
 	                                     {"add-host", required_argument, NULL, 'H'},
 	                                     {"explain", no_argument, NULL, 'x'},
+	                                     {"cache-to", required_argument, NULL, 'C'},
+	                                     {"cache-from", required_argument, NULL, 'F'},
 	                                     {NULL, 0, NULL, 0}};
 	struct st_platform host, want;
 	int c;
@@ -135,6 +166,11 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 			break;
 		case 'H':
 			a->hosts[a->o.n_add_hosts++] = optarg;
+			break;
+		case 'C':
+		case 'F':
+			if (parse_cache(a, c == 'C', optarg))
+				return 2;
 			break;
 		case 'l':
 			a->labels[a->o.n_labels++] = optarg;
@@ -227,8 +263,13 @@ int cmd_build(int argc, char **argv)
 	a.labels = calloc((size_t)argc, sizeof(char *));
 	a.secrets = calloc((size_t)argc, sizeof(char *));
 	a.hosts = calloc((size_t)argc, sizeof(char *));
-	rc = a.tags && a.bargs && a.labels && a.secrets && a.hosts ? parse_build(argc, argv, &a)
-	                                                           : 1;
+	a.cache_to = calloc((size_t)argc, sizeof(*a.cache_to));
+	a.cache_from = calloc((size_t)argc, sizeof(*a.cache_from));
+	rc = a.tags && a.bargs && a.labels && a.secrets && a.hosts && a.cache_to && a.cache_from
+	             ? parse_build(argc, argv, &a)
+	             : 1;
+	a.o.cache_to = a.cache_to;
+	a.o.cache_from = a.cache_from;
 	a.o.secrets = a.secrets;
 	a.o.add_hosts = a.hosts;
 	a.o.tags = a.tags;
@@ -268,6 +309,12 @@ int cmd_build(int argc, char **argv)
 	free(a.labels);
 	free(a.secrets);
 	free(a.hosts);
+	for (size_t i = 0; i < a.o.n_cache_to; i++)
+		st_build_cache_spec_release(&a.cache_to[i]);
+	for (size_t i = 0; i < a.o.n_cache_from; i++)
+		st_build_cache_spec_release(&a.cache_from[i]);
+	free(a.cache_to);
+	free(a.cache_from);
 	return rc;
 }
 

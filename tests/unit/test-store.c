@@ -112,6 +112,43 @@ static void abandoned_writer_leaves_nothing(void **state)
 	assert_int_equal(count_files(f->dir, "tmp"), 0);
 }
 
+static void seal_verifies_and_commit_then_publishes(void **state)
+{
+	struct fixture *f = *state;
+	struct st_error err = ST_ERROR_INIT;
+	struct st_blob_writer *good, *bad;
+	struct st_digest want_good, want_bad, got;
+
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, "good", 4, &want_good, NULL), 0);
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, "abc", 3, &want_bad, NULL), 0);
+	assert_int_equal(st_blob_writer_new(f->s, &good, NULL), 0);
+	assert_int_equal(st_blob_writer_new(f->s, &bad, NULL), 0);
+	assert_int_equal(st_blob_writer_write(good, "good", 4, NULL), 0);
+	assert_int_equal(st_blob_writer_write(bad, "abd", 3, NULL), 0);
+	/* sealed: verified, not yet visible */
+	assert_int_equal(st_blob_writer_seal(good, &want_good, NULL), 0);
+	assert_false(st_store_has_blob(f->s, &want_good));
+	assert_int_equal(st_blob_writer_size(good), 4);
+	assert_int_equal(st_blob_writer_seal(bad, &want_bad, &err), -ST_EDIGEST);
+	assert_non_null(strstr(err.msg, "does not match"));
+	/* a blob that failed can only be freed */
+	assert_int_equal(st_blob_writer_commit(bad, NULL, NULL, &err), -ST_EINVALID);
+	assert_int_equal(st_blob_writer_seal(good, NULL, &err), -ST_EINVALID);
+	assert_int_equal(st_blob_writer_commit(good, &want_bad, NULL, &err), -ST_EDIGEST);
+	st_blob_writer_free(good);
+	st_blob_writer_free(bad);
+	assert_int_equal(count_files(f->dir, "blobs/sha256"), 0);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+
+	assert_int_equal(st_blob_writer_new(f->s, &good, NULL), 0);
+	assert_int_equal(st_blob_writer_write(good, "good", 4, NULL), 0);
+	assert_int_equal(st_blob_writer_seal(good, &want_good, NULL), 0);
+	assert_int_equal(st_blob_writer_commit(good, NULL, &got, NULL), 0);
+	st_blob_writer_free(good);
+	assert_true(st_digest_equal(&got, &want_good));
+	assert_true(st_store_has_blob(f->s, &want_good));
+}
+
 static void read_verifies_content(void **state)
 {
 	struct fixture *f = *state;
@@ -262,6 +299,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(wrong_expected_digest_stores_nothing, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(abandoned_writer_leaves_nothing, setup, teardown),
+	        cmocka_unit_test_setup_teardown(seal_verifies_and_commit_then_publishes, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(read_verifies_content, setup, teardown),
 	        cmocka_unit_test_setup_teardown(tags_move_and_leave_dangling_images, setup,
 	                                        teardown),

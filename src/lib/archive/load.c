@@ -3,16 +3,14 @@
  * store's tmp/; every blob is then streamed through the store's verifying writer, so nothing
  * whose bytes do not match its digest is ever stored. Names come from Docker's RepoTags, the
  * io.containerd.image.name annotation, or a full reference in ref.name. */
-#include "strata/archive.h"
+#include "archive/archive-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "store/descriptor-json.h"
@@ -35,19 +33,6 @@ struct loader {
 	void *ctx;
 };
 
-/* Opens a file of the layout; never leaves it, never follows a symlink. */
-static int open_in(int dirfd, const char *path, struct st_error *err)
-{
-	struct open_how how = {.flags = O_RDONLY | O_CLOEXEC,
-	                       .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
-	                                  RESOLVE_NO_MAGICLINKS};
-	long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
-
-	if (fd < 0)
-		return st_error_sys(err, "archive entry '%s'", path);
-	return (int)fd;
-}
-
 /* Streams the file at path into the store; verifies it against expected when given. */
 static int copy_file(struct loader *l, const char *path, const struct st_digest *expected,
                      struct st_digest *out, uint64_t *out_size, unsigned char *magic,
@@ -55,7 +40,7 @@ static int copy_file(struct loader *l, const char *path, const struct st_digest 
 {
 	static char buf[1 << 17];
 	struct st_blob_writer *w = NULL;
-	cleanup_fd int fd = open_in(l->dirfd, path, err);
+	cleanup_fd int fd = st_archive_open_in(l->dirfd, path, err);
 	bool first = true;
 	ssize_t n;
 	int rc;
@@ -99,46 +84,13 @@ static int copy_desc(struct loader *l, const struct st_descriptor *d, struct st_
 
 static int read_in(struct loader *l, const char *path, struct st_buf *out, struct st_error *err)
 {
-	cleanup_fd int fd = open_in(l->dirfd, path, err);
+	cleanup_fd int fd = st_archive_open_in(l->dirfd, path, err);
 	int rc;
 
 	if (fd < 0)
 		return fd;
 	rc = st_read_all(fd, out, MAX_ARCHIVE_JSON, err);
 	return rc < 0 ? st_error_wrap(err, "archive entry '%s'", path) : 0;
-}
-
-/* Copies a manifest's blobs (manifest last); *config gets its config digest. */
-static int copy_manifest(struct loader *l, const struct st_descriptor *d, struct st_digest *config,
-                         struct st_error *err)
-{
-	struct st_buf raw = ST_BUF_INIT;
-	char path[ST_DIGEST_STR_MAX + 16], hex[ST_DIGEST_HEX_MAX + 1];
-	struct st_manifest m;
-	int rc;
-
-	st_digest_hex(&d->digest, hex);
-	(void)snprintf(path, sizeof(path), "blobs/%s/%s", st_digest_alg_name(d->digest.alg), hex);
-	rc = read_in(l, path, &raw, err);
-	if (rc == 0 && !st_digest_check(&d->digest, raw.data, raw.len))
-		rc = st_error_set(err, ST_EDIGEST,
-		                  "manifest %s:%s: content does not match its "
-		                  "digest",
-		                  st_digest_alg_name(d->digest.alg), hex);
-	if (rc == 0)
-		rc = st_manifest_parse(raw.data, raw.len, d->media_type, &m, err);
-	st_buf_release(&raw);
-	if (rc < 0)
-		return rc;
-	rc = copy_desc(l, &m.config, err);
-	for (size_t i = 0; i < m.n_layers && rc == 0; i++)
-		rc = copy_desc(l, &m.layers[i], err);
-	if (rc == 0)
-		rc = copy_desc(l, d, err);
-	if (rc == 0 && config)
-		*config = m.config.digest;
-	st_manifest_release(&m);
-	return rc;
 }
 
 static int copy_index(struct loader *l, const struct st_descriptor *d, struct st_digest *config,
@@ -168,7 +120,8 @@ static int copy_index(struct loader *l, const struct st_descriptor *d, struct st
 		/* an archive may hold only some platforms of an index (skopeo, docker save) */
 		if (faccessat(l->dirfd, p2, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		rc = copy_manifest(l, &ix.manifests[i], (int)i == best ? config : NULL, err);
+		rc = st_layout_copy_image(l->store, l->dirfd, &ix.manifests[i],
+		                          (int)i == best ? config : NULL, err);
 	}
 	if (rc == 0)
 		rc = copy_desc(l, d, err);
@@ -270,50 +223,33 @@ static int docker_names(struct loader *l, const struct st_digest *config,
 
 static int load_layout(struct loader *l, struct st_error *err)
 {
-	struct st_buf raw = ST_BUF_INIT;
-	cleanup_json json_t *j = NULL;
-	json_t *manifests, *m;
-	size_t i;
-	int rc;
+	struct st_descriptor *entries = NULL;
+	size_t n = 0;
+	int rc = st_layout_list(l->dirfd, &entries, &n, err);
 
-	rc = read_in(l, "index.json", &raw, err);
-	if (rc == 0)
-		rc = st_json_parse(raw.data, raw.len, "index.json", &j, err);
-	st_buf_release(&raw);
-	if (rc == 0)
-		rc = st_json_get_arr(j, "manifests", true, "index.json", &manifests, err);
-	if (rc < 0)
-		return rc;
-	json_array_foreach(manifests, i, m)
-	{
-		struct st_descriptor d;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct st_descriptor *d = &entries[i];
 		struct st_digest config = {0};
-		char what[48], *name = NULL;
-		enum st_manifest_kind k;
-		(void)snprintf(what, sizeof(what), "index.json manifests[%zu]", i);
-		rc = st_descriptor_from_json(m, what, &d, err);
-		if (rc < 0)
-			return rc;
-		k = st_manifest_kind_of(d.media_type);
-		rc = st_manifest_kind_is_index(k) ? copy_index(l, &d, &config, err)
-		                                  : copy_manifest(l, &d, &config, err);
+		enum st_manifest_kind k = st_manifest_kind_of(d->media_type);
+		char *name = NULL;
+		rc = st_manifest_kind_is_index(k)
+		             ? copy_index(l, d, &config, err)
+		             : st_layout_copy_image(l->store, l->dirfd, d, &config, err);
 		if (rc == 0)
-			rc = entry_name(l, &d, &name, err);
+			rc = entry_name(l, d, &name, err);
 		if (rc == 0 && l->docker && config.alg) {
-			rc = docker_names(l, &config, &d, err);
+			rc = docker_names(l, &config, d, err);
 			if (rc > 0 && !name)
 				rc = 0; /* named through RepoTags */
 			else if (rc >= 0)
-				rc = tag_one(l, &d, name, err);
+				rc = tag_one(l, d, name, err);
 		} else if (rc == 0) {
-			rc = tag_one(l, &d, name, err);
+			rc = tag_one(l, d, name, err);
 		}
 		free(name);
-		st_descriptor_release(&d);
-		if (rc < 0)
-			return rc;
 	}
-	return 0;
+	st_store_entries_free(entries, n);
+	return rc < 0 ? rc : 0;
 }
 
 static const char *layer_type(const unsigned char *magic)

@@ -1,6 +1,7 @@
-/* build-cache.c: the build cache as gc sees it: every entry of cache/build/ names an
- * intermediate image whose manifest (and so config and layers) gc must keep; `builder prune`
- * drops them all. */
+/* build-cache.c: the build cache: every entry of cache/build/ maps a step key to the
+ * intermediate image (manifest, and so config and layers) the step made; gc keeps them and
+ * `builder prune` drops them all. A key missing here may come from a --cache-from source
+ * (build-cache-export.c). COPY's target-free keys live beside them in cache/copy-key/. */
 #include "build/build-internal.h"
 
 #include <dirent.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "strata/image.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 
@@ -87,6 +89,115 @@ int st_build_prune(struct st_store *s, uint64_t *out_entries, struct st_error *e
 	st_store_unlease(s);
 	if (rc == 0 && out_entries)
 		*out_entries = n;
+	return rc;
+}
+
+/* ---- entries: cache/build/<key hex> holds "<manifest digest> <size>\n" ---- */
+
+static int entry_name(const struct st_digest *key, char *out)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1];
+
+	st_digest_hex(key, hex);
+	return snprintf(out, 128, "cache/build/%s", hex) < 128 ? 0 : -ST_ELIMIT;
+}
+
+int build_cache_entry(struct bctx *b, const struct st_digest *key, struct st_descriptor *out)
+{
+	struct st_buf line = ST_BUF_INIT;
+	char name[128], *sp, *end = NULL;
+	int rc = entry_name(key, name);
+
+	memset(out, 0, sizeof(*out));
+	if (rc == 0)
+		rc = st_read_file_at(st_store_root_fd(b->s), name, &line, 4096, NULL);
+	sp = rc == 0 ? strchr(line.data, ' ') : NULL;
+	if (rc == 0 && sp)
+		end = strchr(sp + 1, '\n');
+	if (end)
+		*end = '\0';
+	/* a torn or foreign entry is a miss */
+	if (!sp || st_digest_parse(line.data, (size_t)(sp - line.data), &out->digest, NULL) < 0 ||
+	    st_parse_u64(sp + 1, &out->size) < 0)
+		rc = -ST_ENOTFOUND;
+	st_buf_release(&line);
+	if (rc < 0)
+		return rc;
+	out->media_type = strdup(ST_MT_OCI_MANIFEST);
+	return out->media_type ? 0 : st_error_set(b->err, ST_ENOMEM, "out of memory");
+}
+
+int build_cache_entry_put(struct bctx *b, const struct st_digest *key,
+                          const struct st_descriptor *d)
+{
+	struct st_buf line = ST_BUF_INIT;
+	char name[128], dg[ST_DIGEST_STR_MAX];
+	int rc = entry_name(key, name), dirfd = -1;
+
+	st_digest_str(&d->digest, dg);
+	if (rc == 0)
+		rc = st_buf_addf(&line, b->err, "%s %llu\n", dg, (unsigned long long)d->size);
+	if (rc == 0)
+		rc = st_mkdir_p(st_store_root_fd(b->s), "cache/build", 0700, b->err);
+	if (rc == 0)
+		rc = dirfd = st_open_dir_at(st_store_root_fd(b->s), "cache/build", b->err);
+	if (rc >= 0)
+		rc = st_write_file_atomic(dirfd, strrchr(name, '/') + 1, dirfd, line.data, line.len,
+		                          0600, b->err);
+	if (dirfd >= 0)
+		(void)close(dirfd);
+	st_buf_release(&line);
+	return rc < 0 ? rc : 0;
+}
+
+/* The intermediate image of a local entry into *st: 1, or 0 when there is none or its blobs
+ * are gone (gc, corruption): a miss, not an error. */
+static int load_entry(struct bctx *b, const struct st_digest *key, struct bstate *st)
+{
+	struct st_descriptor d;
+	struct st_image img;
+	int rc = build_cache_entry(b, key, &d);
+
+	if (rc == 0)
+		rc = st_image_load(b->s, &d, NULL, &img, NULL);
+	st_descriptor_release(&d);
+	if (rc < 0)
+		return 0;
+	st_image_config_release(&st->cfg);
+	st_manifest_release(&st->man);
+	st->cfg = img.config;
+	st->man = img.manifest;
+	memset(&img.config, 0, sizeof(img.config));
+	memset(&img.manifest, 0, sizeof(img.manifest));
+	st_image_release(&img);
+	return 1;
+}
+
+int build_cache_get(struct bctx *b, const struct st_digest *key, struct bstate *st)
+{
+	int rc;
+
+	if (b->o->no_cache)
+		return 0;
+	if (load_entry(b, key, st) == 1)
+		return 1;
+	/* not here: a --cache-from source may have it; its blobs come in and make an entry */
+	rc = build_cache_import(b, key);
+	if (rc <= 0)
+		return rc;
+	if (load_entry(b, key, st) == 1)
+		return 1;
+	return st_error_set(b->err, ST_EINVALID, "imported cache entry for a step is unreadable");
+}
+
+int build_cache_put(struct bctx *b, const struct st_digest *key, struct bstate *st)
+{
+	struct st_descriptor d = {0};
+	int rc = st_image_write(b->s, &st->cfg, &st->man, &d, b->err);
+
+	if (rc == 0)
+		rc = build_cache_entry_put(b, key, &d);
+	st_descriptor_release(&d);
 	return rc;
 }
 

@@ -34,6 +34,20 @@ struct bsync {
 	bool explained; /* the first step that ran was explained */
 };
 
+/* A step this build reached (ran or found cached): what --cache-to exports. */
+struct build_cache_rec {
+	struct st_digest key;
+	int stage;
+};
+
+/* The steps reached, in the order they were (stages append under sync->lock). */
+struct build_cache_recs {
+	struct build_cache_rec *v;
+	size_t n, cap;
+};
+
+struct build_cache_src; /* a --cache-from source (build-cache-export.c) */
+
 struct bctx {
 	struct st_store *s;
 	const struct st_build_opts *o;
@@ -43,15 +57,18 @@ struct bctx {
 	struct build_hash_memo *memo;
 	struct bstate *stages;
 	bool *needed;
-	struct bsync *sync;     /* NULL until the stages run */
-	int cur_id;             /* the running step's event id */
-	char *tmp;              /* <root>/tmp/build-<rnd>[/s<stage>]: views and uppers */
-	char created[32];       /* history/config time of this build */
-	char dfname[256];       /* the Dockerfile's name in messages */
-	int n_dirs;             /* counter for fresh directories under tmp */
-	struct st_strv *pulled; /* names pulled by this build (--pull pulls each once) */
-	struct st_buf text;     /* the Dockerfile as read */
-	struct st_df_env bargs; /* --build-arg values */
+	struct bsync *sync;            /* NULL until the stages run */
+	int cur_id;                    /* the running step's event id */
+	char *tmp;                     /* <root>/tmp/build-<rnd>[/s<stage>]: views and uppers */
+	char created[32];              /* history/config time of this build */
+	char dfname[256];              /* the Dockerfile's name in messages */
+	int n_dirs;                    /* counter for fresh directories under tmp */
+	struct st_strv *pulled;        /* names pulled by this build (--pull pulls each once) */
+	struct st_buf text;            /* the Dockerfile as read */
+	struct st_df_env bargs;        /* --build-arg values */
+	struct build_cache_recs *recs; /* the steps reached (shared by the stages) */
+	struct build_cache_src *srcs;  /* --cache-from sources that were found (read-only) */
+	size_t n_srcs;
 	struct st_error *err;
 };
 
@@ -81,6 +98,26 @@ int build_stage_ref(const struct bctx *b, const char *name, int before);
 /* Runs a RUN instruction on st with upper as the scratch layer. */
 int build_run_exec(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
                    const char *upper, struct st_error *err);
+
+/* The cache (build-cache.c): get loads the intermediate image of key into *st and returns 1 on
+ * a hit (from cache/build/, else imported from a --cache-from source), 0 on a miss, < 0 when
+ * an import fails; put records st as key's result. */
+int build_cache_get(struct bctx *b, const struct st_digest *key, struct bstate *st);
+int build_cache_put(struct bctx *b, const struct st_digest *key, struct bstate *st);
+/* The manifest descriptor of key's local entry (-ST_ENOTFOUND); release *out. */
+int build_cache_entry(struct bctx *b, const struct st_digest *key, struct st_descriptor *out);
+int build_cache_entry_put(struct bctx *b, const struct st_digest *key,
+                          const struct st_descriptor *d);
+
+/* --cache-from / --cache-to (build-cache-export.c). open reads every source's cache index (a
+ * missing source is a warning); import copies key's intermediate image from the first source
+ * that has it into the store and makes its local entry: 1, 0 when no source has key, < 0 when
+ * the source is bad; record notes a step reached; export writes the --cache-to layouts. */
+int build_cache_import_open(struct bctx *b);
+int build_cache_import(struct bctx *b, const struct st_digest *key);
+void build_cache_import_close(struct bctx *b);
+int build_cache_record(struct bctx *b, const struct st_digest *key, int stage);
+int build_cache_export(struct bctx *b, int target);
 
 /* COPY's target-free key (build-cache.c): fast -> the step's full key. get returns 1 on a hit. */
 int build_fast_key_get(struct bctx *b, const struct st_digest *fast, struct st_digest *out);

@@ -1,9 +1,9 @@
 /* build-step.c: one instruction of a stage. Its cache key is sha256 over the parent's key, the
  * instruction keyword, its arguments and flags after expansion, and what else can change the
  * result (the ARGs a RUN sees, the content of what a COPY selects); see docs/internals/build.md.
- * A key found in cache/build/ names the intermediate image (manifest and config blobs) the step
- * made before, which becomes the new state without running anything. A step that runs writes
- * its upper directory as a layer and adopts the same directory as the layer's snapshot. */
+ * A key found in the cache (build-cache.c) names the intermediate image (manifest and config
+ * blobs) the step made before, which becomes the new state without running anything. A step
+ * that runs writes its upper directory as a layer and adopts it as the layer's snapshot. */
 #include "build/build-internal.h"
 
 #include <errno.h>
@@ -46,83 +46,6 @@ static const char *flag_value(const struct st_df_eval_instr *ei, const char *nam
 		if (strncmp(ei->flags.v[i], name, n) == 0 && ei->flags.v[i][n] == '=')
 			return ei->flags.v[i] + n + 1;
 	return NULL;
-}
-
-/* ---- the cache ---- */
-
-static int cache_path(struct bctx *b, const struct st_digest *key, struct st_buf *out)
-{
-	char hex[ST_DIGEST_HEX_MAX + 1];
-
-	st_digest_hex(key, hex);
-	return st_buf_addf(out, b->err, "%s/cache/build/%s", st_store_root(b->s), hex);
-}
-
-/* A hit loads the intermediate image the key names into *st. Returns 1 on a hit. */
-static int cache_get(struct bctx *b, const struct st_digest *key, struct bstate *st)
-{
-	struct st_buf path = ST_BUF_INIT, line = ST_BUF_INIT;
-	struct st_descriptor d = {.media_type = (char *)ST_MT_OCI_MANIFEST};
-	struct st_image img;
-	char *sp;
-	int rc = 0;
-
-	if (b->o->no_cache)
-		return 0;
-	if (cache_path(b, key, &path) < 0 ||
-	    st_read_file_at(AT_FDCWD, path.data, &line, 4096, NULL) < 0)
-		goto out;
-	sp = strchr(line.data, ' ');
-	if (!sp || st_digest_parse(line.data, (size_t)(sp - line.data), &d.digest, NULL) < 0 ||
-	    st_parse_u64(strtok_r(sp + 1, "\n", &sp), &d.size) < 0)
-		goto out;
-	/* a cache entry whose blobs are gone (gc, corruption) is a miss, not an error */
-	if (st_image_load(b->s, &d, NULL, &img, NULL) < 0)
-		goto out;
-	st_image_config_release(&st->cfg);
-	st_manifest_release(&st->man);
-	st->cfg = img.config;
-	st->man = img.manifest;
-	memset(&img.config, 0, sizeof(img.config));
-	memset(&img.manifest, 0, sizeof(img.manifest));
-	st_image_release(&img);
-	rc = 1;
-out:
-	st_buf_release(&path);
-	st_buf_release(&line);
-	return rc;
-}
-
-static int cache_put(struct bctx *b, const struct st_digest *key, struct bstate *st)
-{
-	struct st_buf path = ST_BUF_INIT, line = ST_BUF_INIT;
-	struct st_descriptor d = {0};
-	char dg[ST_DIGEST_STR_MAX];
-	int rc, dirfd;
-
-	rc = st_image_write(b->s, &st->cfg, &st->man, &d, b->err);
-	if (rc == 0)
-		rc = st_mkdir_p(st_store_root_fd(b->s), "cache/build", 0700, b->err);
-	if (rc < 0) {
-		st_descriptor_release(&d);
-		return rc;
-	}
-	st_digest_str(&d.digest, dg);
-	rc = st_buf_addf(&line, b->err, "%s %llu\n", dg, (unsigned long long)d.size);
-	if (rc == 0)
-		rc = cache_path(b, key, &path);
-	dirfd = st_open_dir_at(st_store_root_fd(b->s), "cache/build", b->err);
-	if (rc == 0 && dirfd >= 0)
-		rc = st_write_file_atomic(dirfd, strrchr(path.data, '/') + 1, dirfd, line.data,
-		                          line.len, 0600, b->err);
-	if (dirfd >= 0)
-		(void)close(dirfd);
-	else if (rc == 0)
-		rc = dirfd;
-	st_descriptor_release(&d);
-	st_buf_release(&path);
-	st_buf_release(&line);
-	return rc;
 }
 
 /* ---- layers ---- */
@@ -436,9 +359,13 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 		(void)st_error_wrap(b->err, "--from=%s", from);
 	if (rc == 0)
 		have_fast = fast_key(b, st, ei, src, where, &fast) == 1;
-	if (have_fast && build_fast_key_get(b, &fast, key) == 1 && cache_get(b, key, st) == 1) {
-		*hit = true;
-		goto out;
+	if (have_fast && build_fast_key_get(b, &fast, key) == 1) {
+		rc = build_cache_get(b, key, st);
+		*hit = rc == 1;
+		if (rc != 0) {
+			rc = rc < 0 ? rc : 0;
+			goto out;
+		}
 	}
 	if (rc == 0 && from)
 		rc = build_mount_view(b, src, &cs.view);
@@ -458,7 +385,9 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 		rc = step_key(b, st, stage, ei, &r, key, rec, b->err);
 	}
 	if (rc == 0)
-		*hit = cache_get(b, key, st) == 1;
+		rc = build_cache_get(b, key, st);
+	*hit = rc == 1;
+	rc = rc < 0 ? rc : 0;
 	if (rc == 0 && !*hit) {
 		rc = build_fresh_dir(b, "copy", &upper);
 		if (rc == 0)
@@ -492,9 +421,10 @@ static int run_run(struct bctx *b, struct bstate *st, int stage, const struct st
 	int rc = step_key(b, st, stage, ei, NULL, key, rec, b->err);
 
 	if (rc == 0)
-		*hit = cache_get(b, key, st) == 1;
-	if (rc < 0 || *hit)
-		return rc;
+		rc = build_cache_get(b, key, st);
+	*hit = rc == 1;
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	rc = build_fresh_dir(b, "run", &upper);
 	if (rc == 0)
 		rc = build_run_exec(b, st, ei, upper, b->err);
@@ -515,9 +445,10 @@ static int run_config(struct bctx *b, struct bstate *st, const struct st_df_eval
 	int rc = step_key(b, st, -1, ei, NULL, key, rec, b->err);
 
 	if (rc == 0)
-		*hit = cache_get(b, key, st) == 1;
-	if (rc < 0 || *hit)
-		return rc;
+		rc = build_cache_get(b, key, st);
+	*hit = rc == 1;
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	rc = st_config_apply_instr(&st->cfg, b->df, ei, &st->cst, b->err);
 	h.created_by = created_by(ei, false);
 	if (rc == 0)
@@ -579,7 +510,9 @@ int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_
 		rc = run_config(b, st, ei, &key, &hit, &rec);
 	}
 	if (rc == 0 && !hit)
-		rc = cache_put(b, &key, st);
+		rc = build_cache_put(b, &key, st);
+	if (rc == 0)
+		rc = build_cache_record(b, &key, stage);
 	if (rc == 0 && rec.len) /* empty after a hit of COPY's target-free key */
 		note_key(b, stage, step, &key, hit, &rec);
 	st_buf_release(&rec);

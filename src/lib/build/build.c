@@ -26,7 +26,7 @@ static void emit(struct bctx *b, struct st_build_event *ev)
 		return;
 	if (b->sync)
 		pthread_mutex_lock(&b->sync->lock);
-	if (ev->kind == ST_BUILD_STEP)
+	if (ev->kind == ST_BUILD_STEP || ev->kind == ST_BUILD_PHASE)
 		b->cur_id = b->sync ? ++b->sync->next_id : b->cur_id + 1;
 	ev->id = b->cur_id;
 	b->o->progress(ev, b->o->progress_ctx);
@@ -332,7 +332,9 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
              struct st_error *err)
 {
 	struct st_strv pulled = ST_STRV_INIT;
+	struct build_cache_recs recs = {0};
 	struct bctx b = {.s = s,
+	                 .recs = &recs,
 	                 .o = o,
 	                 .err = err,
 	                 .pulled = &pulled,
@@ -348,6 +350,8 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 	rc = setup(&b);
 	if (rc == 0)
 		rc = target_stage(&b, &target);
+	if (rc == 0)
+		rc = build_cache_import_open(&b);
 	if (rc == 0) {
 		b.stages = calloc(b.ev->n_stages, sizeof(*b.stages));
 		b.needed = calloc(b.ev->n_stages, sizeof(*b.needed));
@@ -363,6 +367,9 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 		build_mark_needed(&b, target);
 		rc = build_stages(&b, target);
 	}
+	/* before anything is tagged: a failed export fails the build */
+	if (rc == 0)
+		rc = build_cache_export(&b, target);
 	if (rc == 0)
 		rc = finish(&b, &b.stages[target], out);
 	for (size_t i = 0; b.stages && i < b.ev->n_stages; i++)
@@ -370,6 +377,8 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 	free(b.stages);
 	free(b.needed);
 	st_strv_release(&pulled);
+	free(recs.v);
+	build_cache_import_close(&b);
 	st_buf_release(&b.text);
 	st_df_env_release(&b.bargs);
 	if (b.memo) {

@@ -169,7 +169,8 @@ struct st_blob_writer {
 	int fd;
 	char tmpname[40]; /* non-empty when a named temporary file is used */
 	struct st_hasher hasher;
-	bool committed;
+	struct st_digest got; /* once sealed */
+	bool sealed, committed;
 };
 
 static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
@@ -256,26 +257,51 @@ static int link_into_place(struct st_blob_writer *w, const char *hex, struct st_
 	return 0;
 }
 
+static int mismatch(const struct st_digest *expected, const struct st_digest *got,
+                    struct st_error *err)
+{
+	char want[ST_DIGEST_STR_MAX], hex[ST_DIGEST_HEX_MAX + 1];
+
+	st_digest_str(expected, want);
+	st_digest_hex(got, hex);
+	return st_error_set(err, ST_EDIGEST,
+	                    "blob %s: content does not match its digest (got sha256:%s)", want,
+	                    hex);
+}
+
+int st_blob_writer_seal(struct st_blob_writer *w, const struct st_digest *expected,
+                        struct st_error *err)
+{
+	if (w->sealed || w->committed || w->fd < 0)
+		return st_error_set(err, ST_EINVALID, "seal of a finished blob writer");
+	st_hasher_final(&w->hasher, &w->got);
+	w->sealed = true;
+	if (expected && !st_digest_equal(expected, &w->got)) {
+		w->committed = true; /* a blob that failed verification can only be freed */
+		return mismatch(expected, &w->got, err);
+	}
+	return 0;
+}
+
 int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expected,
                           struct st_digest *out_digest, struct st_error *err)
 {
-	struct st_digest got;
 	char hex[ST_DIGEST_HEX_MAX + 1];
 	int rc;
 
 	if (w->committed || w->fd < 0)
 		return st_error_set(err, ST_EINVALID, "commit of a finished blob writer");
-	st_hasher_final(&w->hasher, &got);
-	w->committed = true;
-	st_digest_hex(&got, hex);
-	if (expected && !st_digest_equal(expected, &got)) {
-		char want[ST_DIGEST_STR_MAX];
-		st_digest_str(expected, want);
-		return st_error_set(err, ST_EDIGEST,
-		                    "blob %s: content does not match its digest (got sha256:%s)",
-		                    want, hex);
+	if (!w->sealed) {
+		rc = st_blob_writer_seal(w, expected, err);
+		if (rc < 0)
+			return rc;
+	} else if (expected && !st_digest_equal(expected, &w->got)) {
+		w->committed = true;
+		return mismatch(expected, &w->got, err);
 	}
-	if (st_store_has_blob(w->store, &got))
+	w->committed = true;
+	st_digest_hex(&w->got, hex);
+	if (st_store_has_blob(w->store, &w->got))
 		goto done;
 	if (fsync(w->fd) < 0)
 		return st_error_sys(err, "fsync blob sha256:%s", hex);
@@ -286,7 +312,7 @@ int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expe
 		return st_error_sys(err, "fsync '%s/blobs/sha256'", w->store->root);
 done:
 	if (out_digest)
-		*out_digest = got;
+		*out_digest = w->got;
 	return 0;
 }
 
