@@ -11,8 +11,11 @@
 # the drifting speed of this shared VM hits them alike; the table gives medians, the ratios to
 # BuildKit and buildah, the goals of issue 6, and the MB/s of the COPY step of single.Dockerfile.
 #
+# Tool "strata-u" is strata with --compression uncompressed in its own store ($SROOT-u): the
+# layers kept as plain tar, as Docker's and containers-storage's local stores keep them.
+#
 # usage: bench/build.sh [BUILD_DIR]       (default: build; needs BUILD_DIR/strata)
-# env: ROUNDS (3), TOOLS (strata,docker,buildah), DFS (single,multi,debian),
+# env: ROUNDS (3), TOOLS (strata,docker,buildah[,strata-u]), DFS (single,multi,debian),
 #      MODES (cold,warm,incr,touch), STRATA_BENCH_ROOT (/tmp/peers-strata), PEERS_* (env.sh)
 # BuildKit is left out (with a message) when dockerd cannot start; buildah when it is missing.
 set -uo pipefail
@@ -56,9 +59,13 @@ setup() {
 	[ -d "$PEERS_BASE/oci-busybox" ] || "$BENCH_DIR/make-bases.sh" busybox >&2
 	[ -d "$PEERS_BASE/oci-debian" ] || "$BENCH_DIR/make-bases.sh" debian >&2
 	mkdir -p "$OUT" "$SROOT"
-	st load --name localhost/peers/busybox -i "$PEERS_BASE/oci-busybox" >/dev/null &&
-		st load --name localhost/peers/debian -i "$PEERS_BASE/oci-debian" >/dev/null ||
-		{ log "strata load of the bases failed"; exit 1; }
+	local roots=$SROOT root
+	[[ ",$TOOLS," == *,strata-u,* ]] && roots="$roots $SROOT-u"
+	for root in $roots; do
+		"$STRATA" --root "$root" load --name localhost/peers/busybox -i "$PEERS_BASE/oci-busybox" >/dev/null &&
+			"$STRATA" --root "$root" load --name localhost/peers/debian -i "$PEERS_BASE/oci-debian" >/dev/null ||
+			{ log "strata load of the bases failed"; exit 1; }
+	done
 	st images >&2
 	if [[ ",$TOOLS," == *,docker,* ]]; then
 		# peers.sh starts its dockerd and loads the bases into it; no dockerd: no BuildKit
@@ -89,6 +96,7 @@ build_cmd() {
 	[ "$mode" = cold ] && nc="--no-cache"
 	case $tool in
 	strata) echo "$STRATA --root $SROOT build --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
+	strata-u) echo "$STRATA --root $SROOT-u build --compression uncompressed --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
 	buildah) echo "buildah bud --layers --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
 	docker) echo "$DOCKER_BIN build --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
 	esac
@@ -98,6 +106,7 @@ build_cmd() {
 cold_prepare() {
 	case $1 in
 	strata) echo "$STRATA --root $SROOT rmi localhost/peers/bench-$2:$1 >/dev/null 2>&1; $STRATA --root $SROOT builder prune >/dev/null 2>&1; true" ;;
+	strata-u) echo "$STRATA --root $SROOT-u rmi localhost/peers/bench-$2:$1 >/dev/null 2>&1; $STRATA --root $SROOT-u builder prune >/dev/null 2>&1; true" ;;
 	buildah) echo "buildah rmi -f localhost/peers/bench-$2:$1 >/dev/null 2>&1; buildah rmi --prune >/dev/null 2>&1; true" ;;
 	docker) echo "$DOCKER_BIN rmi -f localhost/peers/bench-$2:$1 >/dev/null 2>&1; $DOCKER_BIN builder prune -af >/dev/null 2>&1; $DOCKER_BIN image prune -f >/dev/null 2>&1; true" ;;
 	esac
@@ -164,18 +173,19 @@ copy_mbs() {
 }
 
 report() {
-	local df mode s d b g
-	echo "| Dockerfile | mode | strata s | BuildKit s | buildah s | strata/BuildKit | goal | strata/buildah |"
-	echo "|---|---|---:|---:|---:|---:|---:|---:|"
+	local df mode s d b g u
+	echo "| Dockerfile | mode | strata s | BuildKit s | buildah s | strata/BuildKit | goal | strata/buildah | strata-u s | strata-u/BuildKit |"
+	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for df in ${DFS//,/ }; do
 		for mode in ${MODES//,/ }; do
 			[ "$df" = debian ] && [ "$mode" != cold ] && [ "$mode" != warm ] && continue
 			s=$(median "$df" "$mode" strata)
 			d=$(median "$df" "$mode" docker)
 			b=$(median "$df" "$mode" buildah)
+			u=$(median "$df" "$mode" strata-u)
 			g=$(goal "$mode")
-			printf '| %s | %s | %s | %s | %s | %s | ≤ %s | %s |\n' "$df" "$mode" "$s" "$d" "$b" \
-				"$(ratio "$s" "$d")" "$g" "$(ratio "$s" "$b")"
+			printf '| %s | %s | %s | %s | %s | %s | ≤ %s | %s | %s | %s |\n' "$df" "$mode" "$s" "$d" \
+				"$b" "$(ratio "$s" "$d")" "$g" "$(ratio "$s" "$b")" "$u" "$(ratio "$u" "$d")"
 		done
 	done
 	echo

@@ -112,4 +112,44 @@ ST_API int st_layout_read_blob(int dirfd, const struct st_descriptor *d, size_t 
 ST_API int st_layout_copy_image(struct st_store *store, int dirfd, const struct st_descriptor *desc,
                                 struct st_digest *out_config, struct st_error *err);
 
+/* ---- build outputs (`strata build --output`, as BuildKit's exporters) ---- */
+
+enum st_export_type {
+	ST_EXPORT_OCI = 1, /* an oci-archive; tar=false: that OCI image layout as a directory */
+	ST_EXPORT_DOCKER,  /* a docker-archive (`docker load`, `podman load`); tar=false: a dir */
+	ST_EXPORT_LOCAL,   /* the flattened root filesystem written into a directory */
+	ST_EXPORT_TAR,     /* that root filesystem as one tar */
+};
+
+struct st_export_opts {
+	enum st_export_type type;
+	char *dest; /* a path, or "-": the fd given to st_export_open (the tar forms only) */
+	char *name; /* name=: the image's name in an archive instead of the build's tags */
+	bool dir;   /* tar=false (oci and docker) */
+};
+
+/* Parses an --output value as docker buildx does: "type=T,dest=PATH[,name=N][,tar=BOOL]", a
+ * bare PATH (type=local) or "-" (type=tar to stdout). -ST_EINVALID names the bad part (an
+ * unknown type or key, a missing dest). Release *out with st_export_opts_release(). */
+ST_API int st_export_parse(const char *spec, struct st_export_opts *out, struct st_error *err);
+ST_API void st_export_opts_release(struct st_export_opts *o);
+
+struct st_export; /* an output being prepared: nothing is at dest until st_export_write */
+
+/* Checks the destination and creates the temporary file or directory beside it, so a bad or
+ * unwritable dest fails before any build work. dest "-" writes to `fd` (borrowed; never a
+ * terminal). Free *out with st_export_free(). -ST_EINVALID, -ST_ENOTFOUND, -ST_ESYS. */
+ST_API int st_export_open(const struct st_export_opts *o, int fd, struct st_export **out,
+                          struct st_error *err);
+/* Writes the image `desc` names; `names` (as typed, e.g. the -t tags) name it in the archive
+ * forms. The result is renamed to dest only when complete: a file replaces dest, a
+ * directory appears at dest, or (type=local onto an existing directory) is merged into it as
+ * BuildKit does (entries of the image replace those of the same path, directories merge,
+ * everything else is kept). Call once. */
+ST_API int st_export_write(struct st_export *x, struct st_store *store,
+                           const struct st_descriptor *desc, const char *const *names,
+                           size_t n_names, struct st_error *err);
+/* Removes what an unfinished output left beside dest. NULL is a no-op. */
+ST_API void st_export_free(struct st_export *x);
+
 #endif

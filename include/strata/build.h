@@ -59,8 +59,12 @@ ST_API int st_build_cache_spec_parse(const char *spec, bool to, struct st_build_
 ST_API void st_build_cache_spec_release(struct st_build_cache_spec *c);
 
 struct st_build_opts {
-	const char *context;    /* the context directory */
-	const char *dockerfile; /* path; NULL: <context>/Dockerfile */
+	const char *context; /* the context directory; NULL: a stream read from context_tar_fd */
+	/* with context NULL: a tar (plain, gzip, bzip2, xz, zstd), as `docker build -`; a stream
+	 * that is no archive is the Dockerfile, with an empty context */
+	int context_tar_fd;
+	/* path; NULL: <context>/Dockerfile. With a context from a tar: a path inside it */
+	const char *dockerfile;
 	/* the Dockerfile's bytes instead of reading `dockerfile` (-f -); name used in messages */
 	const char *dockerfile_data;
 	size_t dockerfile_len;

@@ -56,8 +56,11 @@ static void on_event(const struct st_build_event *ev, void *ctx)
 
 static const char build_usage[] =
         "usage: strata build [OPTIONS] CONTEXT\n\n"
+        "CONTEXT is a directory, or - for a tar (plain, gzip, bzip2, xz, zstd) on stdin; a\n"
+        "plain Dockerfile on stdin builds with an empty context.\n\n"
         "  -t, --tag NAME[:TAG]        name the image (several allowed)\n"
-        "  -f, --file FILE             the Dockerfile (default CONTEXT/Dockerfile; - for stdin)\n"
+        "  -f, --file FILE             the Dockerfile (default CONTEXT/Dockerfile; - for stdin;\n"
+        "                              with CONTEXT -, a path inside the tar)\n"
         "      --build-arg K[=V]       set a build argument (K alone: from the environment)\n"
         "      --target STAGE          build up to this stage\n"
         "      --no-cache              run every step\n"
@@ -72,7 +75,13 @@ static const char build_usage[] =
         "      --progress auto|plain|tty\n"
         "  -q, --quiet                 print only the image ID\n"
         "      --iidfile FILE          write the image ID to FILE\n"
-        "      --compression gzip|zstd layer compression (default gzip)\n"
+        "  -o, --output type=T,dest=D  also write the image out: T is oci or docker (an image\n"
+        "                              archive; tar=false: a directory), local (its root\n"
+        "                              filesystem into directory D) or tar (that as a tar);\n"
+        "                              dest=- for stdout; -o DIR means type=local, -o - tar.\n"
+        "                              The image is stored and tagged as without it\n"
+        "      --compression gzip|zstd|uncompressed\n"
+        "                              layer compression (default gzip)\n"
         "      --reproducible          SOURCE_DATE_EPOCH, or 0 when it is unset\n"
         "      --platform P            the host platform only\n"
         "      --cache-to type=local,dest=DIR[,mode=min|max][,tag=T][,ignore-error=true]\n"
@@ -87,7 +96,8 @@ struct build_args {
 	const char **tags, **bargs, **labels, **secrets, **hosts;
 	struct st_build_cache_spec *cache_to, *cache_from;
 	const char *iidfile;
-	bool quiet, reproducible;
+	struct st_export_opts output;
+	bool quiet, reproducible, has_output;
 };
 
 static int parse_cache(struct build_args *a, bool to, const char *spec)
@@ -128,11 +138,13 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 	                                     {"explain", no_argument, NULL, 'x'},
 	                                     {"cache-to", required_argument, NULL, 'C'},
 	                                     {"cache-from", required_argument, NULL, 'F'},
+	                                     {"output", required_argument, NULL, 'o'},
 	                                     {NULL, 0, NULL, 0}};
 	struct st_platform host, want;
+	struct st_error err = ST_ERROR_INIT;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "t:f:q", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "t:f:qo:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			a->tags[a->o.n_tags++] = optarg;
@@ -189,12 +201,22 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 		case 'i':
 			a->iidfile = optarg;
 			break;
+		case 'o':
+			if (a->has_output)
+				return cmd_usage_error("build", "only one --output");
+			if (st_export_parse(optarg, &a->output, &err) < 0)
+				return cmd_usage_error("build", "--output %s: %s", optarg, err.msg);
+			a->has_output = true;
+			break;
 		case 'z':
+			/* BuildKit's names: compression=gzip|zstd|uncompressed */
 			if (strcmp(optarg, "zstd") == 0)
 				a->o.layer.compression = ST_LAYER_COMPRESS_ZSTD;
+			else if (strcmp(optarg, "uncompressed") == 0)
+				a->o.layer.compression = ST_LAYER_COMPRESS_NONE;
 			else if (strcmp(optarg, "gzip") != 0)
-				return cmd_usage_error("build",
-				                       "--compression must be gzip or zstd");
+				return cmd_usage_error(
+				        "build", "--compression must be gzip, zstd or uncompressed");
 			break;
 		case 'r':
 			a->reproducible = true;
@@ -213,8 +235,18 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 		}
 	}
 	if (optind != argc - 1)
-		return cmd_usage_error("build", "needs exactly one CONTEXT directory");
+		return cmd_usage_error("build", "needs exactly one CONTEXT (a directory or -)");
 	a->o.context = argv[optind];
+	if (strcmp(a->o.context, "-") == 0) {
+		if (a->o.dockerfile && strcmp(a->o.dockerfile, "-") == 0)
+			return cmd_usage_error("build",
+			                       "-f - and context - cannot both read stdin");
+		a->o.context = NULL; /* a tar on stdin */
+		a->o.context_tar_fd = 0;
+	}
+	if (a->has_output && a->quiet && strcmp(a->output.dest, "-") == 0)
+		return cmd_usage_error("build", "-q prints the image ID on stdout, where "
+		                                "--output dest=- writes the tar");
 	return 0;
 }
 
@@ -251,6 +283,7 @@ int cmd_build(int argc, char **argv)
 	struct st_buf df = ST_BUF_INIT;
 	struct progress p = {0};
 	struct st_store *s = NULL;
+	struct st_export *x = NULL;
 	struct st_descriptor out;
 	struct st_digest id;
 	char ids[ST_DIGEST_STR_MAX];
@@ -281,12 +314,19 @@ int cmd_build(int argc, char **argv)
 	epoch(&a);
 	if (rc == 0 && read_stdin_dockerfile(&a, &df, &err) < 0)
 		rc = cmd_fail(&err, "build: read the Dockerfile from stdin");
+	/* a bad or unwritable destination fails before the build */
+	if (rc == 0 && a.has_output && st_export_open(&a.output, 1, &x, &err) < 0)
+		rc = cmd_fail(&err, "build --output");
 	if (rc == 0 && cmd_open_store(&s))
 		rc = 1;
 	if (rc == 0 && st_build(s, &a.o, &out, &err) < 0)
 		rc = cmd_fail(&err, "build");
 	if (rc == 0 && st_image_id(s, &out, &id, &err) < 0)
 		rc = cmd_fail(&err, "build");
+	if (rc == 0 && x && st_export_write(x, s, &out, a.o.tags, a.o.n_tags, &err) < 0) {
+		rc = cmd_fail(&err, "build");
+		st_descriptor_release(&out);
+	}
 	if (rc == 0) {
 		st_digest_str(&id, ids);
 		if (a.quiet)
@@ -295,6 +335,8 @@ int cmd_build(int argc, char **argv)
 			fprintf(stderr, "writing image %s done\n", ids);
 		for (size_t i = 0; !a.quiet && i < a.o.n_tags; i++)
 			fprintf(stderr, "naming to %s done\n", a.o.tags[i]);
+		if (x && !a.quiet)
+			fprintf(stderr, "exporting to %s done\n", a.output.dest);
 		if (a.iidfile) {
 			FILE *f = fopen(a.iidfile, "w");
 			if (!f || fprintf(f, "%s", ids) < 0 || fclose(f) != 0)
@@ -302,6 +344,8 @@ int cmd_build(int argc, char **argv)
 		}
 		st_descriptor_release(&out);
 	}
+	st_export_free(x);
+	st_export_opts_release(&a.output);
 	st_store_free(s);
 	st_buf_release(&df);
 	free(a.tags);

@@ -98,5 +98,22 @@ s=http.server.ThreadingHTTPServer(("127.0.0.1",0),h); print(s.server_address[1],
 	check_fails "a 404 names the line and the status" "Dockerfile:2: ADD .*missing.txt.*HTTP status 404" st build -t addu4 "$T/add"
 	kill "$web" 2>/dev/null
 fi
+# --compression uncompressed (BuildKit's name): plain tar layers, digest = diffID
+mkdir -p "$T/unc"
+printf 'FROM bb\nRUN echo plain > /plain\n' > "$T/unc/Dockerfile"
+check "--compression uncompressed" sh -c "st build --compression uncompressed -t unc '$T/unc' >/dev/null 2>&1 && [ \"\$(st run --rm unc cat /plain)\" = plain ]"
+check "its new layer is a plain tar whose digest is its diffID" sh -c "st inspect unc | python3 -c '
+import json, sys
+i = json.load(sys.stdin)[0]
+l = i[\"Manifest\"][\"layers\"][-1]
+assert l[\"mediaType\"] == \"application/vnd.oci.image.layer.v1.tar\", l
+assert l[\"digest\"] == i[\"Config\"][\"rootfs\"][\"diff_ids\"][-1], l
+'"
+if command -v skopeo >/dev/null; then
+	check "skopeo reads it" sh -c "st save --format oci-archive -o '$T/unc.tar' unc && skopeo inspect oci-archive:'$T/unc.tar' >/dev/null"
+else
+	skip "skopeo missing"
+fi
+check_fails "an unknown --compression" "gzip, zstd or uncompressed" st build --compression lz4 "$T/unc"
 check "fsck" st fsck
 done_testing

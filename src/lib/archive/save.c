@@ -1,7 +1,7 @@
-/* save.c: images to one tar: an OCI image layout (oci-archive), plus Docker's manifest.json for
- * docker-archive (the layout `docker save` writes since Docker 25, which podman, skopeo and
- * older Docker read through manifest.json). Entries are in a fixed order with fixed metadata,
- * so the same images give the same archive bytes. */
+/* save.c: images to one tar (or, for build outputs with tar=false, a directory): an OCI image
+ * layout (oci-archive), plus Docker's manifest.json for docker-archive (the layout `docker save`
+ * writes since Docker 25, which podman, skopeo and older Docker read through manifest.json).
+ * Entries are in a fixed order with fixed metadata, so the same images give the same bytes. */
 #include "strata/archive.h"
 
 #include <archive.h>
@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "archive/archive-internal.h"
 #include "store/descriptor-json.h"
 #include "strata/image.h"
 #include "strata/ref.h"
@@ -24,6 +25,7 @@
 struct saver {
 	struct st_store *store;
 	struct archive *a;
+	const char *dir;           /* archive_save_dir: entries are written under it */
 	struct st_digest *written; /* blobs already in the archive */
 	size_t n_written, cap_written;
 };
@@ -38,11 +40,17 @@ static int add_header(struct saver *sv, const char *name, int64_t size, bool dir
                       struct st_error *err)
 {
 	struct archive_entry *e = archive_entry_new();
+	char path[4096];
 	int r;
 
 	if (!e)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
-	archive_entry_set_pathname(e, name);
+	if (sv->dir &&
+	    (size_t)snprintf(path, sizeof(path), "%s/%s", sv->dir, name) >= sizeof(path)) {
+		archive_entry_free(e);
+		return st_error_set(err, ST_ELIMIT, "path too long: %s/%s", sv->dir, name);
+	}
+	archive_entry_set_pathname(e, sv->dir ? path : name);
 	archive_entry_set_filetype(e, dir ? AE_IFDIR : AE_IFREG);
 	archive_entry_set_perm(e, dir ? 0755 : 0644);
 	archive_entry_set_size(e, dir ? 0 : size);
@@ -161,11 +169,21 @@ static int add_index_blobs(struct saver *sv, const struct st_descriptor *desc, s
 	return rc;
 }
 
-/* The manifest.json entry of one image (docker-archive). */
-static int docker_entry(struct saver *sv, const struct st_save_image *img, json_t *list,
-                        struct st_error *err)
+/* The entry of manifest.json whose Config is `config`, or NULL. */
+static json_t *find_docker_entry(json_t *list, const char *config)
 {
-	struct st_image im;
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		json_t *c = json_object_get(json_array_get(list, i), "Config");
+		if (json_is_string(c) && strcmp(json_string_value(c), config) == 0)
+			return json_array_get(list, i);
+	}
+	return NULL;
+}
+
+/* A new manifest.json entry for im (its config and layers); *out_tags is its RepoTags. */
+static int new_docker_entry(const struct st_image *im, const char *config, json_t *list,
+                            json_t **out_tags, struct st_error *err)
+{
 	json_t *e = json_object(), *tags = json_array(), *layers = json_array();
 	char p[ST_DIGEST_STR_MAX + 16], hex[ST_DIGEST_HEX_MAX + 1];
 	int rc;
@@ -176,20 +194,38 @@ static int docker_entry(struct saver *sv, const struct st_save_image *img, json_
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	}
 	if ((rc = st_json_set_new(e, "RepoTags", tags, err)) < 0 ||
-	    (rc = st_json_set_new(e, "Layers", layers, err)) < 0)
+	    (rc = st_json_set_new(e, "Layers", layers, err)) < 0 ||
+	    (rc = st_json_set_str(e, "Config", config, err)) < 0)
 		return rc;
-	rc = st_image_load(sv->store, &img->desc, NULL, &im, err);
+	for (size_t i = 0; i < im->manifest.n_layers; i++) {
+		st_digest_hex(&im->manifest.layers[i].digest, hex);
+		(void)snprintf(p, sizeof(p), "blobs/sha256/%s", hex);
+		if (json_array_append_new(layers, json_string(p)) != 0)
+			return st_error_set(err, ST_ENOMEM, "out of memory");
+	}
+	*out_tags = tags;
+	return 0;
+}
+
+/* The manifest.json entry of one image (docker-archive). Names of the same image share one
+ * entry, as `docker save` writes them. */
+static int docker_entry(struct saver *sv, const struct st_save_image *img, json_t *list,
+                        struct st_error *err)
+{
+	struct st_image im;
+	json_t *e, *tags = NULL;
+	char p[ST_DIGEST_STR_MAX + 16], hex[ST_DIGEST_HEX_MAX + 1];
+	int rc = st_image_load(sv->store, &img->desc, NULL, &im, err);
+
 	if (rc < 0)
 		return rc;
 	st_digest_hex(&im.manifest.config.digest, hex);
 	(void)snprintf(p, sizeof(p), "blobs/sha256/%s", hex);
-	rc = st_json_set_str(e, "Config", p, err);
-	for (size_t i = 0; i < im.manifest.n_layers && rc == 0; i++) {
-		st_digest_hex(&im.manifest.layers[i].digest, hex);
-		(void)snprintf(p, sizeof(p), "blobs/sha256/%s", hex);
-		if (json_array_append_new(layers, json_string(p)) != 0)
-			rc = st_error_set(err, ST_ENOMEM, "out of memory");
-	}
+	e = find_docker_entry(list, p);
+	if (e)
+		tags = json_object_get(e, "RepoTags");
+	else
+		rc = new_docker_entry(&im, p, list, &tags, err);
 	if (rc == 0 && img->name) {
 		struct st_ref r;
 		struct st_buf fam = ST_BUF_INIT;
@@ -285,6 +321,19 @@ static int save_all(struct saver *sv, const struct st_save_image *images, size_t
 	return rc;
 }
 
+/* Writes every entry through sv->a (opened by the caller) and closes it. */
+static int save_with(struct saver *sv, const struct st_save_image *images, size_t n,
+                     enum st_archive_format format, struct st_error *err)
+{
+	int rc = save_all(sv, images, n, format, err);
+
+	if (archive_write_close(sv->a) != ARCHIVE_OK && rc == 0)
+		rc = arch_err(sv, err, "close");
+	archive_write_free(sv->a);
+	free(sv->written);
+	return rc;
+}
+
 int st_archive_save(struct st_store *s, const struct st_save_image *images, size_t n,
                     enum st_archive_format format, int fd, struct st_error *err)
 {
@@ -303,10 +352,25 @@ int st_archive_save(struct st_store *s, const struct st_save_image *images, size
 		archive_write_free(sv.a);
 		return rc;
 	}
-	rc = save_all(&sv, images, n, format, err);
-	if (archive_write_close(sv.a) != ARCHIVE_OK && rc == 0)
-		rc = arch_err(&sv, err, "close");
-	archive_write_free(sv.a);
-	free(sv.written);
-	return rc;
+	return save_with(&sv, images, n, format, err);
+}
+
+int archive_save_dir(struct st_store *s, const struct st_save_image *images, size_t n,
+                     enum st_archive_format format, const char *dir, struct st_error *err)
+{
+	struct saver sv = {.store = s, .dir = dir};
+	int rc;
+
+	/* the same entries, written to disk by libarchive: every name is ours, never a link */
+	sv.a = archive_write_disk_new();
+	if (!sv.a)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	if (archive_write_disk_set_options(sv.a,
+	                                   ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+	                                           ARCHIVE_EXTRACT_SECURE_SYMLINKS) != ARCHIVE_OK) {
+		rc = arch_err(&sv, err, "open");
+		archive_write_free(sv.a);
+		return rc;
+	}
+	return save_with(&sv, images, n, format, err);
 }

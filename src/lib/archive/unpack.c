@@ -12,16 +12,47 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "archive/archive-internal.h"
 #include "strata/image.h"
 #include "util/cleanup.h"
 #include "util/fs.h"
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
+int archive_apply_image(struct st_store *s, const struct st_image *img, const char *dir,
+                        struct st_error *err)
+{
+	struct st_layer_apply_opts ao = {.mode = ST_LAYER_APPLY_FLAT};
+	int rc = 0;
+
+	for (size_t i = 0; i < img->manifest.n_layers && rc == 0; i++) {
+		const struct st_descriptor *l = &img->manifest.layers[i];
+		struct st_layer_apply_stats stats;
+		cleanup_fd int fd = -1;
+		char dg[ST_DIGEST_STR_MAX];
+		st_digest_str(&l->digest, dg);
+		rc = st_store_open_blob(s, &l->digest, &fd, err);
+		if (rc == 0)
+			rc = st_layer_apply(dir, fd, &ao, &stats, err);
+		if (rc == 0 && !st_digest_equal(&stats.digest, &l->digest))
+			rc = st_error_set(err, ST_EDIGEST,
+			                  "layer %s: content does not match its digest", dg);
+		else if (rc == 0 && i < img->config.n_diff_ids &&
+		         !st_digest_equal(&stats.diff_id, &img->config.diff_ids[i]))
+			rc = st_error_set(
+			        err, ST_EDIGEST,
+			        "layer %s: uncompressed content does not match the config's "
+			        "diffID",
+			        dg);
+		else if (rc < 0)
+			rc = st_error_wrap(err, "layer %s", dg);
+	}
+	return rc;
+}
+
 int st_unpack(struct st_store *s, const struct st_image *img, const char *dest,
               struct st_error *err)
 {
-	struct st_layer_apply_opts ao = {.mode = ST_LAYER_APPLY_FLAT};
 	struct st_buf tmp = ST_BUF_INIT;
 	char rnd[17];
 	struct stat st;
@@ -38,28 +69,7 @@ int st_unpack(struct st_store *s, const struct st_image *img, const char *dest,
 		st_buf_release(&tmp);
 		return rc;
 	}
-	for (size_t i = 0; i < img->manifest.n_layers && rc == 0; i++) {
-		const struct st_descriptor *l = &img->manifest.layers[i];
-		struct st_layer_apply_stats stats;
-		cleanup_fd int fd = -1;
-		char dg[ST_DIGEST_STR_MAX];
-		st_digest_str(&l->digest, dg);
-		rc = st_store_open_blob(s, &l->digest, &fd, err);
-		if (rc == 0)
-			rc = st_layer_apply(tmp.data, fd, &ao, &stats, err);
-		if (rc == 0 && !st_digest_equal(&stats.digest, &l->digest))
-			rc = st_error_set(err, ST_EDIGEST,
-			                  "layer %s: content does not match its digest", dg);
-		else if (rc == 0 && i < img->config.n_diff_ids &&
-		         !st_digest_equal(&stats.diff_id, &img->config.diff_ids[i]))
-			rc = st_error_set(
-			        err, ST_EDIGEST,
-			        "layer %s: uncompressed content does not match the config's "
-			        "diffID",
-			        dg);
-		else if (rc < 0)
-			rc = st_error_wrap(err, "layer %s", dg);
-	}
+	rc = archive_apply_image(s, img, tmp.data, err);
 	if (rc == 0 && rename(tmp.data, dest) < 0)
 		rc = st_error_sys(err, "rename into '%s'", dest);
 	if (rc < 0)

@@ -133,8 +133,7 @@ done:
 	return NULL;
 }
 
-/* Streams the decompressed archive into st_layer_apply_fd, which confines every entry to dir. */
-static int extract(int fd, int dir_fd, struct st_error *err)
+int copy_extract_archive(int fd, int dir_fd, struct st_error *err)
 {
 	struct st_layer_apply_opts opts = {.mode = ST_LAYER_APPLY_FLAT};
 	struct feeder f = {open_decompressor(fd), -1, 0, ST_ERROR_INIT};
@@ -216,7 +215,7 @@ static int add_archive(const struct copy_plan *p, const struct copy_unit *u, int
 	if (p->own_set && *u->dst_dir &&
 	    fchownat(dfd, "", p->uid, p->gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
 		return st_error_sys(err, "chown '/%s'", u->dst_dir);
-	rc = extract(fd, dfd, err);
+	rc = copy_extract_archive(fd, dfd, err);
 	if (rc == 0 && p->own_set)
 		rc = chown_tree(dfd, p->uid, p->gid, 0, err);
 	if (rc < 0)

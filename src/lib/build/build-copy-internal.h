@@ -131,6 +131,9 @@ int copy_hash_fd(int fd, struct st_digest *out, struct st_error *err);
 /* build-copy-add.c */
 /* Whether fd (rewound afterwards) holds a tar archive, plain or compressed, as Docker decides. */
 int copy_is_archive(int fd, bool *out, struct st_error *err);
+/* Extracts the archive fd (plain, gzip, bzip2, xz or zstd tar) onto the directory dir_fd
+ * through st_layer_apply_fd, which confines every entry to it. */
+int copy_extract_archive(int fd, int dir_fd, struct st_error *err);
 /* ADD of a local file: extracted at u->dst_dir when it is a tar archive, else copied to u->dst. */
 int copy_add_exec(const struct copy_plan *p, const struct copy_unit *u, int upper_fd,
                   struct st_error *err);

@@ -57,20 +57,31 @@ struct bctx {
 	struct build_hash_memo *memo;
 	struct bstate *stages;
 	bool *needed;
-	struct bsync *sync;            /* NULL until the stages run */
-	int cur_id;                    /* the running step's event id */
-	char *tmp;                     /* <root>/tmp/build-<rnd>[/s<stage>]: views and uppers */
-	char created[32];              /* history/config time of this build */
-	char dfname[256];              /* the Dockerfile's name in messages */
-	int n_dirs;                    /* counter for fresh directories under tmp */
-	struct st_strv *pulled;        /* names pulled by this build (--pull pulls each once) */
-	struct st_buf text;            /* the Dockerfile as read */
-	struct st_df_env bargs;        /* --build-arg values */
+	struct bsync *sync;     /* NULL until the stages run */
+	int cur_id;             /* the running step's event id */
+	char *tmp;              /* <root>/tmp/build-<rnd>[/s<stage>]: views and uppers */
+	const char *context;    /* the context directory: o->context, or context_dir */
+	char *context_dir;      /* a context from a stream, extracted under tmp */
+	bool context_tar;       /* read the Dockerfile and .dockerignore inside the context */
+	bool dockerfile_read;   /* text already holds the Dockerfile (it was the stream) */
+	char created[32];       /* history/config time of this build */
+	char dfname[256];       /* the Dockerfile's name in messages */
+	int n_dirs;             /* counter for fresh directories under tmp */
+	struct st_strv *pulled; /* names pulled by this build (--pull pulls each once) */
+	struct st_buf text;     /* the Dockerfile as read */
+	struct st_df_env bargs; /* --build-arg values */
 	struct build_cache_recs *recs; /* the steps reached (shared by the stages) */
 	struct build_cache_src *srcs;  /* --cache-from sources that were found (read-only) */
 	size_t n_srcs;
 	struct st_error *err;
 };
+
+/* A context read from o->context_tar_fd (build-context.c): a tar extracted into a fresh
+ * directory under tmp (sets context, context_tar), or else the Dockerfile (into text). */
+int build_context_from_tar(struct bctx *b);
+/* Reads `path` of the context, resolved inside it (symlinks cannot leave it). -ST_ENOTFOUND
+ * when missing, -ST_EINVALID when no regular file. */
+int build_context_read(struct bctx *b, const char *path, struct st_buf *out, size_t max);
 
 /* Runs instruction ei of the stage on *st (FROM excluded). */
 int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,

@@ -257,7 +257,7 @@ static int bind_mount(struct bctx *b, int stage, const struct mfields *f, struct
                       const char *where)
 {
 	struct st_buf src = ST_BUF_INIT;
-	const char *root = b->o->context;
+	const char *root = b->context;
 	int rc = 0;
 
 	if (f->from[0]) {
@@ -352,7 +352,7 @@ static int key_bind(struct bctx *b, int stage, const struct mfields *f, struct b
 		st_manifest_release(&img.man);
 		return rc < 0 ? st_error_wrap(b->err, "%s: --mount from=%s", where, f->from) : 0;
 	}
-	r.src_root = b->o->context;
+	r.src_root = b->context;
 	r.from_context = true;
 	r.ignore = b->ignore;
 	r.memo = b->memo;

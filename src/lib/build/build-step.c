@@ -323,7 +323,7 @@ static int fast_key(struct bctx *b, const struct bstate *st, const struct st_df_
 
 	if (ei->instr->cmd != ST_DF_COPY || b->o->no_cache || ei->instr->n_heredocs)
 		return 0;
-	copy_req(b, st, ei, b->o->context, NULL, where, &r);
+	copy_req(b, st, ei, b->context, NULL, where, &r);
 	if (build_state_chain(st, &top, &e2) < 0 ||
 	    (src && build_state_chain(src, &stop, &e2) < 0) ||
 	    step_key(b, st, -1, ei, src ? NULL : &r, &k0, NULL, &e2) < 0 ||
@@ -374,7 +374,7 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 	if (rc == 0 && ei->instr->n_heredocs)
 		rc = build_heredoc_srcs(b, ei, where, &hdir, &hargs);
 	if (rc == 0) {
-		copy_req(b, st, ei, from ? cs.view : b->o->context, target, where, &r);
+		copy_req(b, st, ei, from ? cs.view : b->context, target, where, &r);
 		if (hdir) {
 			r.srcs = (const char *const *)hargs.v;
 			r.n_srcs = hargs.n - 1;
@@ -474,8 +474,8 @@ static void note_key(struct bctx *b, int stage, int step, const struct st_digest
 	struct st_buf slot = ST_BUF_INIT, why = ST_BUF_INIT;
 	bool explain = !hit && !b->o->no_cache && build_first_miss(b);
 
-	if (build_key_slot(st_store_root(b->s), b->o->context ? b->o->context : "-", b->dfname,
-	                   stage, step, &slot, NULL) < 0)
+	if (build_key_slot(st_store_root(b->s), b->context_dir ? "-" : b->context, b->dfname, stage,
+	                   step, &slot, NULL) < 0)
 		goto out;
 	if (explain && build_key_explain(slot.data, rec, step == 2, &why, NULL) == 0)
 		build_event(b, ST_BUILD_EXPLAIN, stage, step, 0, why.data, 0);

@@ -182,13 +182,19 @@ static int read_dockerfile(struct bctx *b, struct st_buf *out)
 	int rc;
 
 	(void)snprintf(b->dfname, sizeof(b->dfname), "Dockerfile");
+	if (b->dockerfile_read)
+		return 0;
 	if (b->o->dockerfile_data)
 		return st_buf_add(out, b->o->dockerfile_data, b->o->dockerfile_len, b->err);
-	if (b->o->dockerfile)
+	if (b->context_tar)
+		rc = st_buf_adds(&path, b->o->dockerfile ? b->o->dockerfile : "Dockerfile", b->err);
+	else if (b->o->dockerfile)
 		rc = st_buf_adds(&path, b->o->dockerfile, b->err);
 	else
-		rc = st_buf_addf(&path, b->err, "%s/Dockerfile", b->o->context);
-	if (rc == 0)
+		rc = st_buf_addf(&path, b->err, "%s/Dockerfile", b->context);
+	if (rc == 0 && b->context_tar)
+		rc = build_context_read(b, path.data, out, ST_DF_MAX_FILE);
+	else if (rc == 0)
 		rc = st_read_file_at(AT_FDCWD, path.data, out, ST_DF_MAX_FILE, b->err);
 	base = strrchr(path.data, '/') ? strrchr(path.data, '/') + 1 : path.data;
 	if (*base)
@@ -216,15 +222,46 @@ static int build_args_env(struct bctx *b, struct st_df_env *env)
 	return rc;
 }
 
+/* The .dockerignore of a context from a tar: <Dockerfile>.dockerignore, else .dockerignore,
+ * as st_dockerignore_locate() picks them in a directory, read inside the context. */
+static int read_tar_ignore(struct bctx *b, struct st_buf *data, char **path)
+{
+	const char *df = b->o->dockerfile;
+
+	for (int i = df ? 0 : 1; i < 2; i++) {
+		struct st_buf p = ST_BUF_INIT;
+		int rc = i == 0 ? st_buf_addf(&p, b->err, "%s.dockerignore", df)
+		                : st_buf_adds(&p, ".dockerignore", b->err);
+		if (rc == 0)
+			rc = build_context_read(b, p.data, data, 16u << 20);
+		if (rc == 0) {
+			*path = st_buf_detach(&p, NULL);
+			return *path ? 0 : st_error_set(b->err, ST_ENOMEM, "out of memory");
+		}
+		st_buf_release(&p);
+		st_buf_reset(data);
+		if (rc != -ST_ENOTFOUND && rc != -ST_EINVALID)
+			return rc;
+	}
+	return 0;
+}
+
 static int load_ignore(struct bctx *b)
 {
 	struct st_buf data = ST_BUF_INIT;
 	char *path = NULL;
-	int rc = st_dockerignore_locate(b->o->context, b->o->dockerfile, &path, b->err);
+	int rc;
 
-	if (rc < 0 || !path)
+	if (b->context_tar)
+		rc = read_tar_ignore(b, &data, &path);
+	else
+		rc = st_dockerignore_locate(b->context, b->o->dockerfile, &path, b->err);
+	if (rc < 0 || !path) {
+		st_buf_release(&data);
 		return rc;
-	rc = st_read_file_at(AT_FDCWD, path, &data, 16u << 20, b->err);
+	}
+	if (!b->context_tar)
+		rc = st_read_file_at(AT_FDCWD, path, &data, 16u << 20, b->err);
 	if (rc == 0)
 		rc = st_dockerignore_parse(data.data, data.len, path, &b->ignore, b->err);
 	st_buf_release(&data);
@@ -232,16 +269,37 @@ static int load_ignore(struct bctx *b)
 	return rc;
 }
 
+/* <root>/tmp/build-<rnd>: this build's private directory, removed at its end. */
+static int make_tmp(struct bctx *b)
+{
+	struct st_buf p = ST_BUF_INIT;
+	char rnd[17];
+	int rc = st_random_hex(rnd, 8, b->err);
+
+	if (rc == 0)
+		rc = st_buf_addf(&p, b->err, "%s/tmp/build-%s", st_store_root(b->s), rnd);
+	if (rc == 0 && mkdir(p.data, 0700) < 0)
+		rc = st_error_sys(b->err, "mkdir '%s'", p.data);
+	if (rc == 0)
+		b->tmp = st_buf_detach(&p, NULL);
+	st_buf_release(&p);
+	return rc;
+}
+
 static int setup(struct bctx *b)
 {
 	struct st_df_eval_opts eo = {0};
 	struct st_buf p = ST_BUF_INIT;
-	char rnd[17];
 	time_t now = time(NULL);
 	struct tm tm;
 	int rc;
 
-	rc = read_dockerfile(b, &b->text);
+	b->context = b->o->context;
+	rc = make_tmp(b);
+	if (rc == 0 && !b->o->context)
+		rc = build_context_from_tar(b);
+	if (rc == 0)
+		rc = read_dockerfile(b, &b->text);
 	if (rc == 0)
 		rc = st_dockerfile_parse(b->text.data, b->text.len, b->dfname, 0, &b->df, b->err);
 	if (rc == 0)
@@ -259,15 +317,6 @@ static int setup(struct bctx *b)
 		rc = st_buf_adds(&p, "/hash-memo", b->err);
 	if (rc == 0)
 		rc = build_hash_memo_open(p.data, &b->memo, b->err);
-	st_buf_reset(&p);
-	if (rc == 0)
-		rc = st_random_hex(rnd, 8, b->err);
-	if (rc == 0)
-		rc = st_buf_addf(&p, b->err, "%s/tmp/build-%s", st_store_root(b->s), rnd);
-	if (rc == 0 && mkdir(p.data, 0700) < 0)
-		rc = st_error_sys(b->err, "mkdir '%s'", p.data);
-	if (rc == 0)
-		b->tmp = st_buf_detach(&p, NULL);
 	st_buf_release(&p);
 	if (b->o->layer.has_epoch && b->o->layer.source_date_epoch < (int64_t)now)
 		now = (time_t)b->o->layer.source_date_epoch;
@@ -388,6 +437,7 @@ int st_build(struct st_store *s, const struct st_build_opts *o, struct st_descri
 	if (b.tmp)
 		(void)st_layer_remove_tree(b.tmp, NULL);
 	free(b.tmp);
+	free(b.context_dir);
 	st_dockerignore_free(b.ignore);
 	st_df_eval_free(b.ev);
 	st_dockerfile_free(b.df);
