@@ -216,7 +216,8 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 				a->o.layer.compression = ST_LAYER_COMPRESS_NONE;
 			else if (strcmp(optarg, "gzip") != 0)
 				return cmd_usage_error(
-				        "build", "--compression must be gzip, zstd or uncompressed");
+				        "build",
+				        "--compression must be gzip, zstd or uncompressed");
 			break;
 		case 'r':
 			a->reproducible = true;

@@ -114,6 +114,8 @@ if command -v skopeo >/dev/null; then
 else
 	skip "skopeo missing"
 fi
+check "a cached step of another compression is not reused: gzip asked, gzip made" sh -c "st build -t uncg '$T/unc' > '$T/log' 2>&1 && grep -q ' DONE ' '$T/log' && st inspect uncg | grep -q 'layer.v1.tar+gzip'"
+check "and the uncompressed entry is still there for --compression uncompressed" sh -c "st build --compression uncompressed -t unc2 '$T/unc' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log' && [ \"\$(st inspect unc2 | grep '\"Id\"')\" = \"\$(st inspect unc | grep '\"Id\"')\" ]"
 check_fails "an unknown --compression" "gzip, zstd or uncompressed" st build --compression lz4 "$T/unc"
 check "fsck" st fsck
 done_testing

@@ -92,21 +92,30 @@ int st_build_prune(struct st_store *s, uint64_t *out_entries, struct st_error *e
 	return rc;
 }
 
-/* ---- entries: cache/build/<key hex> holds "<manifest digest> <size>\n" ---- */
+/* ---- entries: cache/build/<key hex>[.zstd|.tar] holds "<manifest digest> <size>\n" ----
+ * The compression is not in the key (it changes no file of the result), but a step's layers
+ * have one: an entry per compression, so that builds asking for gzip and for zstd or
+ * uncompressed layers each find their own. */
 
-static int entry_name(const struct st_digest *key, char *out)
+static int entry_name(const struct bctx *b, const struct st_digest *key, char *out)
 {
 	char hex[ST_DIGEST_HEX_MAX + 1];
+	enum st_layer_compression c = b->o->layer.compression;
 
 	st_digest_hex(key, hex);
-	return snprintf(out, 128, "cache/build/%s", hex) < 128 ? 0 : -ST_ELIMIT;
+	return snprintf(out, 128, "cache/build/%s%s", hex,
+	                c == ST_LAYER_COMPRESS_ZSTD   ? ".zstd"
+	                : c == ST_LAYER_COMPRESS_NONE ? ".tar"
+	                                              : "") < 128
+	               ? 0
+	               : -ST_ELIMIT;
 }
 
 int build_cache_entry(struct bctx *b, const struct st_digest *key, struct st_descriptor *out)
 {
 	struct st_buf line = ST_BUF_INIT;
 	char name[128], *sp, *end = NULL;
-	int rc = entry_name(key, name);
+	int rc = entry_name(b, key, name);
 
 	memset(out, 0, sizeof(*out));
 	if (rc == 0)
@@ -132,7 +141,7 @@ int build_cache_entry_put(struct bctx *b, const struct st_digest *key,
 {
 	struct st_buf line = ST_BUF_INIT;
 	char name[128], dg[ST_DIGEST_STR_MAX];
-	int rc = entry_name(key, name), dirfd = -1;
+	int rc = entry_name(b, key, name), dirfd = -1;
 
 	st_digest_str(&d->digest, dg);
 	if (rc == 0)
@@ -150,8 +159,25 @@ int build_cache_entry_put(struct bctx *b, const struct st_digest *key,
 	return rc < 0 ? rc : 0;
 }
 
-/* The intermediate image of a local entry into *st: 1, or 0 when there is none or its blobs
- * are gone (gc, corruption): a miss, not an error. */
+/* Were the layers a cached step added (those past the parent's) made with the compression this
+ * build asks for? A cache made with --compression zstd must not hand gzip layers to a gzip
+ * build's neighbour asking for zstd, and the other way round. */
+static bool same_compression(const struct bctx *b, const struct st_manifest *parent,
+                             const struct st_manifest *m)
+{
+	const char *want = b->o->layer.compression == ST_LAYER_COMPRESS_ZSTD ? ST_MT_OCI_LAYER_ZSTD
+	                   : b->o->layer.compression == ST_LAYER_COMPRESS_NONE
+	                           ? ST_MT_OCI_LAYER
+	                           : ST_MT_OCI_LAYER_GZIP;
+
+	for (size_t i = parent->n_layers; i < m->n_layers; i++)
+		if (!m->layers[i].media_type || strcmp(m->layers[i].media_type, want) != 0)
+			return false;
+	return true;
+}
+
+/* The intermediate image of a local entry into *st: 1, or 0 when there is none, its blobs are
+ * gone (gc, corruption) or its new layers have another compression: a miss, not an error. */
 static int load_entry(struct bctx *b, const struct st_digest *key, struct bstate *st)
 {
 	struct st_descriptor d;
@@ -163,6 +189,10 @@ static int load_entry(struct bctx *b, const struct st_digest *key, struct bstate
 	st_descriptor_release(&d);
 	if (rc < 0)
 		return 0;
+	if (!same_compression(b, &st->man, &img.manifest)) {
+		st_image_release(&img);
+		return 0;
+	}
 	st_image_config_release(&st->cfg);
 	st_manifest_release(&st->man);
 	st->cfg = img.config;
@@ -181,13 +211,12 @@ int build_cache_get(struct bctx *b, const struct st_digest *key, struct bstate *
 		return 0;
 	if (load_entry(b, key, st) == 1)
 		return 1;
-	/* not here: a --cache-from source may have it; its blobs come in and make an entry */
+	/* not here: a --cache-from source may have it; its blobs come in and make an entry (which
+	 * is still a miss when the source's layers have another compression) */
 	rc = build_cache_import(b, key);
 	if (rc <= 0)
 		return rc;
-	if (load_entry(b, key, st) == 1)
-		return 1;
-	return st_error_set(b->err, ST_EINVALID, "imported cache entry for a step is unreadable");
+	return load_entry(b, key, st);
 }
 
 int build_cache_put(struct bctx *b, const struct st_digest *key, struct bstate *st)
