@@ -61,6 +61,15 @@ static void make_tree(const char *root, time_t mtime)
 	p = lu_path(root, "exact");
 	unit_write_file(p, big, 2 * ST_LAYER_GZIP_BLOCK);
 	free(p);
+	/* bytes spread over all values: the gzip writer stores such blocks (flat-104), between
+	 * blocks it deflates */
+	for (size_t i = 0; i < big_len; i++) {
+		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+		big[i] = (char)(x >> 24);
+	}
+	p = lu_path(root, "noise");
+	unit_write_file(p, big, big_len);
+	free(p);
 	free(big);
 	put(root, "hello", "hello world\n");
 	p = lu_path(root, "dir");
@@ -155,6 +164,7 @@ static void gzip_layer_is_one_member_and_digests_match_reference_tools(void **st
 	assert_string_equal(got, want);
 	assert_string_equal(r.media_type, "application/vnd.oci.image.layer.v1.tar+gzip");
 	assert_non_null(strstr(r.compressor, "gzip/zlib-"));
+	assert_non_null(strstr(r.compressor, "/flat-104"));
 	assert_int_equal(r.level, ST_LAYER_GZIP_DEFAULT_LEVEL);
 
 	/* Python's streaming reader: one gzip member, sorted names, numeric ids only */
@@ -164,6 +174,7 @@ static void gzip_layer_is_one_member_and_digests_match_reference_tools(void **st
 	assert_non_null(strstr(list, "dir|5|0o755|0|0|||1700000000|0||\n"));
 	assert_non_null(strstr(list, "dir/link-to-inner|2|0o777|0|0|||1700000000|0|inner|\n"));
 	assert_non_null(strstr(list, "fifo|6|0o600|"));
+	assert_non_null(strstr(list, "noise|0|0o644|0|0|||1700000000|405561||\n"));
 	assert_non_null(strstr(list, "sticky|5|0o1777|"));
 	assert_non_null(
 	        strstr(list, "suid|0|0o4755|0|0|||1700000000|10||SCHILY.xattr.user.test\n"));

@@ -2,9 +2,16 @@
  * ST_LAYER_GZIP_BLOCK bytes; each is raw-deflated on its own (primed with the previous 32 KiB
  * as dictionary) and ended by a sync flush, the last by Z_FINISH; the block CRCs are joined
  * with crc32_combine. The result is exactly one gzip member whose bytes depend only on the
- * input and the level, never on the number of threads or on scheduling. */
+ * input and the level, never on the number of threads or on scheduling.
+ *
+ * A block whose bytes are spread flat over all 256 values (compressed files, encrypted data:
+ * deflate cannot shrink them, and spends as long failing to as it spends on text) is written as
+ * stored blocks instead (level 0: a copy). The test is integer-only, so every machine decides
+ * alike: 256 * sum(count[b]^2) <= FLAT_NUM/FLAT_DEN * n^2, the chance that two bytes of the
+ * block are equal, relative to uniform bytes (1 + 256/n for random data, ~10 for text). */
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +33,16 @@
 #define TUNE_NICE 32
 #define TUNE_CHAIN 8
 
+/* A block is flat when its collision index is at most 1.04 times uniform's (see above). */
+#define FLAT_NUM 104
+#define FLAT_DEN 100
+
 enum job_state { JOB_FREE, JOB_FILLING, JOB_PENDING, JOB_RUNNING, JOB_DONE };
 
 struct gz_job {
 	enum job_state state;
 	bool last;
+	int level;         /* the stream's level (each block may go stored instead) */
 	bool tuned;        /* deflateTune the stream (level TUNED_LEVEL) */
 	unsigned char *in; /* ST_LAYER_GZIP_BLOCK bytes */
 	size_t in_len;
@@ -80,16 +92,35 @@ static int grow_out(struct gz_job *j)
 	return 0;
 }
 
+/* Are the block's bytes spread flat over all values (incompressible by deflate)? */
+static bool flat_block(const unsigned char *p, size_t n)
+{
+	uint32_t count[256] = {0};
+	uint64_t sum = 0;
+
+	if (n < 4096)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		count[p[i]]++;
+	for (int b = 0; b < 256; b++)
+		sum += (uint64_t)count[b] * count[b];
+	return 256 * sum * FLAT_DEN <= (uint64_t)n * n * FLAT_NUM;
+}
+
 /* Compresses one block with zs; touches only the job. */
 static int deflate_job(z_stream *zs, struct gz_job *j)
 {
 	int flush = j->last ? Z_FINISH : Z_SYNC_FLUSH;
+	bool stored = flat_block(j->in, j->in_len);
 	int zrc;
 
-	/* deflateReset restores the level's parameters, so the tuning is applied after it */
-	if (deflateReset(zs) != Z_OK)
+	/* deflateReset keeps the level the last deflateParams set and restores its parameters; a
+	 * reset stream takes new parameters without flushing anything. The tuning comes after. */
+	if (deflateReset(zs) != Z_OK ||
+	    deflateParams(zs, stored ? 0 : j->level, Z_DEFAULT_STRATEGY) != Z_OK)
 		return -ST_EINVALID;
-	if (j->tuned && deflateTune(zs, TUNE_GOOD, TUNE_LAZY, TUNE_NICE, TUNE_CHAIN) != Z_OK)
+	if (!stored && j->tuned &&
+	    deflateTune(zs, TUNE_GOOD, TUNE_LAZY, TUNE_NICE, TUNE_CHAIN) != Z_OK)
 		return -ST_EINVALID;
 	if (j->dict_len && deflateSetDictionary(zs, j->dict, (uInt)j->dict_len) != Z_OK)
 		return -ST_EINVALID;
@@ -270,6 +301,7 @@ static int start_job(struct gz *g, const struct gz_job *prev, struct gz_job **ou
 	}
 	j->in_len = 0;
 	j->last = false;
+	j->level = g->level;
 	j->tuned = g->level == TUNED_LEVEL;
 	j->rc = 0;
 	pthread_mutex_lock(&g->lock);
@@ -386,11 +418,12 @@ int layer_gzip_new(int level, unsigned threads, const struct layer_emit *out,
 	g->base.level = level;
 	if (level == TUNED_LEVEL)
 		(void)snprintf(g->base.name, sizeof(g->base.name),
-		               "gzip/zlib-%s/block-%d/tune-%d-%d-%d-%d", zlibVersion(),
-		               ST_LAYER_GZIP_BLOCK, TUNE_GOOD, TUNE_LAZY, TUNE_NICE, TUNE_CHAIN);
+		               "gzip/zlib-%s/block-%d/tune-%d-%d-%d-%d/flat-%d", zlibVersion(),
+		               ST_LAYER_GZIP_BLOCK, TUNE_GOOD, TUNE_LAZY, TUNE_NICE, TUNE_CHAIN,
+		               FLAT_NUM);
 	else
-		(void)snprintf(g->base.name, sizeof(g->base.name), "gzip/zlib-%s/block-%d",
-		               zlibVersion(), ST_LAYER_GZIP_BLOCK);
+		(void)snprintf(g->base.name, sizeof(g->base.name), "gzip/zlib-%s/block-%d/flat-%d",
+		               zlibVersion(), ST_LAYER_GZIP_BLOCK, FLAT_NUM);
 	g->level = level;
 	g->crc = crc32(0L, Z_NULL, 0);
 	pthread_mutex_init(&g->lock, NULL);
