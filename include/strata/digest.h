@@ -50,6 +50,9 @@ ST_API int st_hasher_init(struct st_hasher *h, enum st_digest_alg alg, struct st
 ST_API void st_hasher_update(struct st_hasher *h, const void *p, size_t len);
 /* Finishes into *out and releases the context. */
 ST_API void st_hasher_final(struct st_hasher *h, struct st_digest *out);
+/* Finishes into *out and starts over with the same context: for many small hashes in a row
+ * (a fresh context costs more than hashing a hundred bytes). */
+ST_API void st_hasher_final_reset(struct st_hasher *h, struct st_digest *out);
 ST_API void st_hasher_release(struct st_hasher *h);
 
 #endif

@@ -400,7 +400,7 @@ static void copy_rules(void **state)
 		fill_req(e, c, &r, excl);
 		exec_and_dump(e, &r, c->rc, c->expect, c->name);
 		/* the key agrees with execution on what is an error */
-		assert_int_equal(build_key_init(&k, &err), 0);
+		assert_int_equal(build_key_init(&k, false, &err), 0);
 		if (build_copy_key(&r, &k, &err) != c->rc)
 			fail_msg("%s: key rc differs: %s", c->name, err.msg);
 		build_key_release(&k);
@@ -441,7 +441,7 @@ static void key_of(struct build_copy_req *r, struct st_digest *out)
 	struct build_key k;
 	struct st_error err = {0};
 
-	assert_int_equal(build_key_init(&k, &err), 0);
+	assert_int_equal(build_key_init(&k, false, &err), 0);
 	if (build_copy_key(r, &k, &err) != 0)
 		fail_msg("key: %s", err.msg);
 	build_key_final(&k, out);

@@ -17,7 +17,7 @@ static void key_of(const struct item *v, size_t n, struct st_digest *out, struct
 	struct build_key k;
 	struct st_error err = {0};
 
-	assert_int_equal(build_key_init(&k, &err), 0);
+	assert_int_equal(build_key_init(&k, rec != NULL, &err), 0);
 	for (size_t i = 0; i < n; i++) {
 		assert_int_equal(build_key_item(&k, &err, "%s", v[i].label), 0);
 		st_hasher_update(&k.item, v[i].data, strlen(v[i].data));

@@ -49,6 +49,29 @@ static void streaming_equals_one_shot(void **state)
 	assert_false(st_digest_check(&want, zeros, sizeof(zeros) - 1));
 }
 
+/* final_reset gives each hash as a fresh hasher would, and the context goes on */
+static void final_reset_starts_over(void **state)
+{
+	struct st_hasher h;
+	struct st_digest a, b, c, want_abc, want_x;
+
+	(void)state;
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, "abc", 3, &want_abc, NULL), 0);
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, "x", 1, &want_x, NULL), 0);
+	assert_int_equal(st_hasher_init(&h, ST_DIGEST_SHA256, NULL), 0);
+	st_hasher_update(&h, "abc", 3);
+	st_hasher_final_reset(&h, &a);
+	assert_true(h.len == 0);
+	st_hasher_update(&h, "x", 1);
+	st_hasher_final_reset(&h, &b);
+	st_hasher_update(&h, "ab", 2);
+	st_hasher_update(&h, "c", 1);
+	st_hasher_final(&h, &c);
+	assert_true(st_digest_equal(&a, &want_abc));
+	assert_true(st_digest_equal(&b, &want_x));
+	assert_true(st_digest_equal(&c, &want_abc));
+}
+
 static void parse_round_trips(void **state)
 {
 	static const char *const good[] = {EMPTY, ABC, ABC512};
@@ -102,6 +125,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(hashes_match_coreutils),
 	        cmocka_unit_test(streaming_equals_one_shot),
+	        cmocka_unit_test(final_reset_starts_over),
 	        cmocka_unit_test(parse_round_trips),
 	        cmocka_unit_test(parse_rejects_bad_digests),
 	};

@@ -16,13 +16,18 @@
 
 #define REC_MAX ((size_t)64 << 20)
 
-int build_key_init(struct build_key *k, struct st_error *err)
+int build_key_init(struct build_key *k, bool record, struct st_error *err)
 {
 	memset(k, 0, sizeof(*k));
 	k->label = (struct st_buf)ST_BUF_INIT;
 	k->rec = (struct st_buf)ST_BUF_INIT;
+	k->record = record;
 	if (st_hasher_init(&k->key, ST_DIGEST_SHA256, err) < 0)
 		return -ST_ENOMEM;
+	if (st_hasher_init(&k->item, ST_DIGEST_SHA256, err) < 0) {
+		st_hasher_release(&k->key);
+		return -ST_ENOMEM;
+	}
 	st_hasher_update(&k->key, "strata-build-v2", 16);
 	return 0;
 }
@@ -49,11 +54,13 @@ static void close_item(struct build_key *k)
 
 	if (!k->open)
 		return;
-	st_hasher_final(&k->item, &d);
+	st_hasher_final_reset(&k->item, &d);
 	k->open = false;
 	/* the raw label goes into the key (escaping could make two labels one) */
 	st_hasher_update(&k->key, k->label.data, k->label.len + 1);
 	st_hasher_update(&k->key, d.bytes, 32);
+	if (!k->record)
+		return;
 	st_digest_hex(&d, hex);
 	/* the record is advisory: a failed append only weakens the explanation */
 	if (st_buf_addf(&k->rec, NULL, "%s ", hex) == 0 &&
@@ -71,8 +78,6 @@ int build_key_item(struct build_key *k, struct st_error *err, const char *fmt, .
 	va_start(ap, fmt);
 	rc = st_buf_vaddf(&k->label, err, fmt, ap);
 	va_end(ap);
-	if (rc == 0)
-		rc = st_hasher_init(&k->item, ST_DIGEST_SHA256, err);
 	k->open = rc == 0;
 	return rc;
 }
@@ -81,12 +86,12 @@ void build_key_final(struct build_key *k, struct st_digest *out)
 {
 	close_item(k);
 	st_hasher_final(&k->key, out);
+	st_hasher_release(&k->item);
 }
 
 void build_key_release(struct build_key *k)
 {
-	if (k->open)
-		st_hasher_release(&k->item);
+	st_hasher_release(&k->item);
 	k->open = false;
 	st_hasher_release(&k->key);
 	st_buf_release(&k->label);

@@ -14,11 +14,13 @@ struct build_key {
 	struct st_hasher key;  /* over (label, item digest) pairs */
 	struct st_hasher item; /* the open item, fed by the caller */
 	bool open;
+	bool record;         /* keep the record in rec */
 	struct st_buf label; /* the open item's label */
 	struct st_buf rec;   /* "hex label\n" per closed item, the label escaped */
 };
 
-int build_key_init(struct build_key *k, struct st_error *err);
+/* record: also write the record of the items into k->rec (the key is the same either way). */
+int build_key_init(struct build_key *k, bool record, struct st_error *err);
 /* Closes the open item, if any, and opens one named by the printf-style label; the caller
  * feeds its bytes into k->item. */
 int build_key_item(struct build_key *k, struct st_error *err, const char *fmt, ...) ST_PRINTF(3, 4);

@@ -233,7 +233,7 @@ static int step_key(struct bctx *b, const struct bstate *st, int stage,
                     struct st_digest *out, struct st_buf *rec, struct st_error *err)
 {
 	struct build_key k;
-	int rc = build_key_init(&k, err);
+	int rc = build_key_init(&k, rec != NULL, err);
 
 	if (rc == 0)
 		rc = build_key_item(&k, err, "parent");

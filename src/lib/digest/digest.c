@@ -175,6 +175,18 @@ void st_hasher_final(struct st_hasher *h, struct st_digest *out)
 	st_hasher_release(h);
 }
 
+void st_hasher_final_reset(struct st_hasher *h, struct st_digest *out)
+{
+	unsigned int n = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->alg = h->alg;
+	(void)EVP_DigestFinal_ex(h->ctx, out->bytes, &n);
+	/* NULL type: the context's digest again, with no new provider fetch */
+	(void)EVP_DigestInit_ex2(h->ctx, NULL, NULL);
+	h->len = 0;
+}
+
 void st_hasher_release(struct st_hasher *h)
 {
 	EVP_MD_CTX_free(h->ctx);
