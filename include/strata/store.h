@@ -75,6 +75,11 @@ ST_API int st_blob_writer_new(struct st_store *store, struct st_blob_writer **ou
                               struct st_error *err);
 ST_API int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len,
                                 struct st_error *err);
+/* Before the first write: the caller hashes every byte it writes, on its way (as layer creation
+ * does), and gives that digest to seal or commit, which take it instead of hashing the same
+ * bytes a second time. Only for producers in this process; bytes from outside (a file, the
+ * network) are always hashed by the writer. */
+ST_API void st_blob_writer_trust(struct st_blob_writer *w);
 /* Bytes written so far. */
 ST_API uint64_t st_blob_writer_size(const struct st_blob_writer *w);
 /* Verifies (if expected != NULL: -ST_EDIGEST naming both digests), fsyncs and renames the blob

@@ -112,6 +112,44 @@ static void abandoned_writer_leaves_nothing(void **state)
 	assert_int_equal(count_files(f->dir, "tmp"), 0);
 }
 
+/* A trusted writer takes its caller's digest (the caller hashed the bytes on their way) and
+ * refuses to finish without one; trust is only possible before the first write. */
+static void trusted_writer_takes_the_callers_digest(void **state)
+{
+	struct fixture *f = *state;
+	struct st_error err = ST_ERROR_INIT;
+	struct st_blob_writer *w;
+	struct st_digest want, got;
+	struct st_buf back = ST_BUF_INIT;
+
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, "layer", 5, &want, NULL), 0);
+	assert_int_equal(st_blob_writer_new(f->s, &w, NULL), 0);
+	st_blob_writer_trust(w);
+	assert_int_equal(st_blob_writer_write(w, "layer", 5, NULL), 0);
+	assert_true(st_blob_writer_size(w) == 5);
+	assert_int_equal(st_blob_writer_commit(w, &want, &got, NULL), 0);
+	st_blob_writer_free(w);
+	assert_true(st_digest_equal(&want, &got));
+	assert_int_equal(st_store_read_blob(f->s, &want, 100, &back, NULL), 0);
+	assert_int_equal(back.len, 5);
+	st_buf_release(&back);
+
+	assert_int_equal(st_blob_writer_new(f->s, &w, NULL), 0);
+	st_blob_writer_trust(w);
+	assert_int_equal(st_blob_writer_write(w, "other", 5, NULL), 0);
+	assert_int_equal(st_blob_writer_commit(w, NULL, NULL, &err), -ST_EINVALID);
+	st_blob_writer_free(w);
+
+	/* too late after a write: the writer hashes and verifies as usual */
+	assert_int_equal(st_blob_writer_new(f->s, &w, NULL), 0);
+	assert_int_equal(st_blob_writer_write(w, "abd", 3, NULL), 0);
+	st_blob_writer_trust(w);
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, "abc", 3, &want, NULL), 0);
+	assert_int_equal(st_blob_writer_commit(w, &want, NULL, &err), -ST_EDIGEST);
+	st_blob_writer_free(w);
+	assert_int_equal(count_files(f->dir, "tmp"), 0);
+}
+
 static void seal_verifies_and_commit_then_publishes(void **state)
 {
 	struct fixture *f = *state;
@@ -302,6 +340,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(seal_verifies_and_commit_then_publishes, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(read_verifies_content, setup, teardown),
+	        cmocka_unit_test_setup_teardown(trusted_writer_takes_the_callers_digest, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(tags_move_and_leave_dangling_images, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(gc_keeps_reachable_and_sweeps_the_rest, setup,

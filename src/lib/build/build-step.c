@@ -69,6 +69,8 @@ static int add_layer(struct bctx *b, struct bstate *st, const char *upper, const
 	int rc;
 
 	rc = st_blob_writer_new(b->s, &w, b->err);
+	if (rc == 0) /* layer creation hashes its output */
+		st_blob_writer_trust(w);
 	sink.ctx = w;
 	if (rc == 0)
 		rc = st_layer_create_from_upper(upper, &b->o->layer, &sink, &res, b->err);

@@ -152,6 +152,8 @@ static int write_layer(struct st_container *c, struct st_layer_result *res, stru
 
 	if (rc == 0)
 		rc = st_blob_writer_new(c->store, &w, err);
+	if (rc == 0) /* layer creation hashes its output */
+		st_blob_writer_trust(w);
 	sink.ctx = w;
 	if (rc == 0)
 		rc = st_layer_create_from_upper(up.data, &lo, &sink, res, err);
