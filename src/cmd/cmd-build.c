@@ -10,49 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "build-progress.h"
 #include "strata/strata.h"
 #include "util/fs.h"
-
-struct progress {
-	bool quiet;
-};
-
-static void on_event(const struct st_build_event *ev, void *ctx)
-{
-	struct progress *p = ctx;
-
-	if (p->quiet)
-		return;
-	switch (ev->kind) {
-	case ST_BUILD_STEP:
-		fprintf(stderr, "#%d [%s %d/%d] %s\n", ev->id, ev->stage, ev->step, ev->n_steps,
-		        ev->text);
-		break;
-	case ST_BUILD_CACHED:
-		fprintf(stderr, "#%d CACHED\n", ev->id);
-		break;
-	case ST_BUILD_DONE:
-		fprintf(stderr, "#%d DONE %.2fs\n", ev->id, ev->seconds);
-		break;
-	case ST_BUILD_OUTPUT:
-		fprintf(stderr, "#%d %.*s", ev->id, (int)ev->len, ev->data);
-		if (ev->len && ev->data[ev->len - 1] != '\n')
-			fputc('\n', stderr);
-		break;
-	case ST_BUILD_EXPLAIN:
-		fprintf(stderr, "#%d rebuilt because %s\n", ev->id, ev->text);
-		break;
-	case ST_BUILD_WARNING:
-		if (ev->id)
-			fprintf(stderr, "#%d WARNING: %s\n", ev->id, ev->text);
-		else
-			fprintf(stderr, "WARNING: %s\n", ev->text);
-		break;
-	case ST_BUILD_PHASE:
-		fprintf(stderr, "#%d %s\n", ev->id, ev->text);
-		break;
-	}
-}
 
 static const char build_usage[] =
         "usage: strata build [OPTIONS] CONTEXT\n\n"
@@ -72,7 +32,9 @@ static const char build_usage[] =
         "      --secret id=ID,src=FILE a file for RUN --mount=type=secret (or env=VAR)\n"
         "      --ssh default           forward $SSH_AUTH_SOCK to RUN --mount=type=ssh\n"
         "      --add-host NAME:IP      a line of RUN's /etc/hosts\n"
-        "      --progress auto|plain|tty\n"
+        "      --progress auto|plain|tty|quiet\n"
+        "                              tty: running steps live at the bottom; auto: tty on a\n"
+        "                              terminal, else plain (BuildKit's lines)\n"
         "  -q, --quiet                 print only the image ID\n"
         "      --iidfile FILE          write the image ID to FILE\n"
         "  -o, --output type=T,dest=D  also write the image out: T is oci or docker (an image\n"
@@ -98,6 +60,7 @@ struct build_args {
 	const char *iidfile;
 	struct st_export_opts output;
 	bool quiet, reproducible, has_output;
+	enum build_progress_mode progress;
 };
 
 static int parse_cache(struct build_args *a, bool to, const char *spec)
@@ -194,7 +157,10 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 			a->o.network_none = strcmp(optarg, "none") == 0;
 			break;
 		case 'p':
-			break; /* one plain renderer; auto and tty render the same lines */
+			if (build_progress_parse(optarg, &a->progress) < 0)
+				return cmd_usage_error(
+				        "build", "--progress must be auto, plain, tty or quiet");
+			break;
 		case 'q':
 			a->quiet = true;
 			break;
@@ -282,7 +248,7 @@ int cmd_build(int argc, char **argv)
 	struct build_args a = {0};
 	struct st_error err = ST_ERROR_INIT;
 	struct st_buf df = ST_BUF_INIT;
-	struct progress p = {0};
+	struct build_progress p;
 	struct st_store *s = NULL;
 	struct st_export *x = NULL;
 	struct st_descriptor out;
@@ -309,8 +275,8 @@ int cmd_build(int argc, char **argv)
 	a.o.tags = a.tags;
 	a.o.build_args = a.bargs;
 	a.o.labels = a.labels;
-	p.quiet = a.quiet;
-	a.o.progress = on_event;
+	build_progress_start(&p, a.quiet ? PROGRESS_QUIET : a.progress, stderr);
+	a.o.progress = build_progress_event;
 	a.o.progress_ctx = &p;
 	epoch(&a);
 	if (rc == 0 && read_stdin_dockerfile(&a, &df, &err) < 0)
@@ -320,8 +286,12 @@ int cmd_build(int argc, char **argv)
 		rc = cmd_fail(&err, "build --output");
 	if (rc == 0 && cmd_open_store(&s))
 		rc = 1;
-	if (rc == 0 && st_build(s, &a.o, &out, &err) < 0)
+	if (rc == 0 && st_build(s, &a.o, &out, &err) < 0) {
+		build_progress_finish(&p, false);
 		rc = cmd_fail(&err, "build");
+	} else {
+		build_progress_finish(&p, rc == 0);
+	}
 	if (rc == 0 && st_image_id(s, &out, &id, &err) < 0)
 		rc = cmd_fail(&err, "build");
 	if (rc == 0 && x && st_export_write(x, s, &out, a.o.tags, a.o.n_tags, &err) < 0) {

@@ -117,5 +117,23 @@ fi
 check "a cached step of another compression is not reused: gzip asked, gzip made" sh -c "st build -t uncg '$T/unc' > '$T/log' 2>&1 && grep -q ' DONE ' '$T/log' && st inspect uncg | grep -q 'layer.v1.tar+gzip'"
 check "and the uncompressed entry is still there for --compression uncompressed" sh -c "st build --compression uncompressed -t unc2 '$T/unc' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log' && [ \"\$(st inspect unc2 | grep '\"Id\"')\" = \"\$(st inspect unc | grep '\"Id\"')\" ]"
 check_fails "an unknown --compression" "gzip, zstd or uncompressed" st build --compression lz4 "$T/unc"
+# --progress: tty keeps running steps live at the bottom (escape sequences), plain never does
+mkdir -p "$T/prog"
+printf 'FROM bb\nRUN echo out-line-1; echo out-line-2\n' > "$T/prog/Dockerfile"
+if command -v script >/dev/null; then
+	check "--progress tty on a terminal redraws, ends each step with DONE and says it built" sh -c "
+		script -qec \"'$STRATA' --root '$STRATA_ROOT' build --no-cache --progress tty -t prog '$T/prog'\" /dev/null > '$T/tty.log' 2>&1 &&
+		grep -q \"\$(printf '\\033')\\[1A\" '$T/tty.log' && grep -q 'RUN echo out-line-1.*DONE' '$T/tty.log' &&
+		grep -q '  > out-line-2' '$T/tty.log' && grep -q 'built in [0-9.]*s' '$T/tty.log'"
+	check "--progress auto on a terminal is tty" sh -c "
+		script -qec \"'$STRATA' --root '$STRATA_ROOT' build --no-cache -t prog '$T/prog'\" /dev/null > '$T/tty.log' 2>&1 &&
+		grep -q \"\$(printf '\\033')\\[1A\" '$T/tty.log'"
+else
+	skip "no script(1)"; skip "no script(1)"
+fi
+check "--progress plain on a terminal is plain" sh -c "
+	st build --no-cache --progress plain -t prog '$T/prog' > '$T/plain.log' 2>&1 &&
+	! grep -q \"\$(printf '\\033')\" '$T/plain.log' && grep -q '^#[0-9]* out-line-1$' '$T/plain.log'"
+check_fails "an unknown --progress" "--progress must be auto, plain, tty or quiet" st build --progress fancy "$T/prog"
 check "fsck" st fsck
 done_testing
