@@ -58,6 +58,11 @@ DF
 check "COPY --from a stage" gives "$T/c" "$T/c/Dockerfile.from" f1 - /f v1 --build-arg V=1
 check "another source stage content re-runs it" gives "$T/c" "$T/c/Dockerfile.from" f2 2 /f v2 --build-arg V=2
 check "explained by the build arg" grep -q "rebuilt because build arg V changed" "$T/log"
+mkdir -p "$T/base"
+printf 'FROM basex\nARG A=1\nRUN echo hi > /hi\n' > "$T/base/Dockerfile"
+check "a new image under the FROM name is explained as the base image" sh -c "
+	st tag bb basex && st build -t bx '$T/base' >/dev/null 2>&1 && st tag c1 basex &&
+	st build -t bx '$T/base' > '$T/log' 2>&1 && grep -q 'rebuilt because the base image changed' '$T/log'"
 check "--explain explains every step that ran" sh -c "st build --explain --build-arg V=4 -f '$T/c/Dockerfile.from' -t f4 '$T/c' > '$T/log' 2>&1 && [ \$(grep -c 'rebuilt because' '$T/log') = 2 ] && grep -q 'rebuilt because file /f changed' '$T/log'"
 check "back to the first is cached with the first content" gives "$T/c" "$T/c/Dockerfile.from" f3 0 /f v1 --build-arg V=1
 

@@ -17,6 +17,7 @@ struct bstate {
 	struct st_image_config cfg;
 	struct st_manifest man;
 	struct st_digest key;
+	struct st_digest base_key; /* the key of the stage's FROM */
 	struct st_config_state cst;
 	struct st_strv args; /* ARGs in scope, "K=V" (RUN sees them; ENV wins) */
 	bool built;

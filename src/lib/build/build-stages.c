@@ -133,6 +133,7 @@ static int build_stage(struct bctx *b, int i)
 			n_steps++;
 	build_event(b, ST_BUILD_STEP, i, 1, n_steps, b->ev->stages[i].base, 0);
 	rc = stage_base(b, i, st);
+	st->base_key = st->key;
 	if (rc == 0)
 		rc = default_path(st, b->err);
 	/* ONBUILD triggers of a base image were spliced after the FROM (build_onbuild); the new

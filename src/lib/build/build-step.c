@@ -470,8 +470,8 @@ static double now_s(void)
 /* Keeps the step's key record for the next build and, for the first step of this build that
  * ran (every one with --explain), says what changed since the record kept there. A record is
  * advisory: failing to keep one does not fail the build. */
-static void note_key(struct bctx *b, int stage, int step, const struct st_digest *key, bool hit,
-                     const struct st_buf *rec)
+static void note_key(struct bctx *b, const struct bstate *st, int stage, int step,
+                     const struct st_digest *key, bool hit, const struct st_buf *rec)
 {
 	struct st_buf slot = ST_BUF_INIT, why = ST_BUF_INIT;
 	bool explain = !hit && !b->o->no_cache && build_first_miss(b);
@@ -479,7 +479,9 @@ static void note_key(struct bctx *b, int stage, int step, const struct st_digest
 	if (build_key_slot(st_store_root(b->s), b->context_dir ? "-" : b->context, b->dfname, stage,
 	                   step, &slot, NULL) < 0)
 		goto out;
-	if (explain && build_key_explain(slot.data, rec, step == 2, &why, NULL) == 0)
+	/* the parent is the FROM's until a step with a key ran (ARG steps have none) */
+	if (explain && build_key_explain(slot.data, rec, st_digest_equal(&st->key, &st->base_key),
+	                                 &why, NULL) == 0)
 		build_event(b, ST_BUILD_EXPLAIN, stage, step, 0, why.data, 0);
 	(void)build_key_save(slot.data, key, rec, NULL);
 out:
@@ -516,7 +518,7 @@ int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_
 	if (rc == 0)
 		rc = build_cache_record(b, &key, stage);
 	if (rc == 0 && rec.len) /* empty after a hit of COPY's target-free key */
-		note_key(b, stage, step, &key, hit, &rec);
+		note_key(b, st, stage, step, &key, hit, &rec);
 	st_buf_release(&rec);
 	if (rc < 0)
 		return rc;
