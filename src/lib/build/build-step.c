@@ -206,7 +206,7 @@ static int run_key(struct bctx *b, const struct bstate *st, int stage,
 
 	for (size_t i = 0; i < st->args.n && rc == 0; i++) {
 		const char *kv = st->args.v[i];
-		if (is_proxy_arg(kv))
+		if (!kv || is_proxy_arg(kv))
 			continue;
 		rc = build_key_item(k, err, "arg %.*s", (int)strcspn(kv, "="), kv);
 		if (rc == 0)
