@@ -38,7 +38,8 @@ struct st_reg_progress {
 	uint64_t done;  /* bytes moved so far */
 	uint64_t total; /* the descriptor's size */
 };
-/* Called on the thread that called pull or push; must not call back into the client. */
+/* Never called twice at once, but a push may call it from its upload threads (a pull calls it
+ * on the thread that called pull); must not call back into the client. */
 typedef void (*st_reg_progress_fn)(const struct st_reg_progress *p, void *ctx);
 
 struct st_registry_opts {
@@ -81,8 +82,9 @@ ST_API int st_registry_pull(struct st_store *store, const char *ref,
 /* Pushes the image `src` names (st_image_lookup's syntax) to `dest` (a reference; NULL: the
  * name src gives). Every blob is HEADed first and skipped when present, mounted from another
  * repository of the same registry when it is known to live there, else uploaded (monolithic, or
- * in chunks past the config's chunk size); manifests go last, an index after its manifests.
- * *out_digest (may be NULL) gets the pushed manifest's (or index's) digest. */
+ * in chunks past the config's chunk size); the blobs go in parallel (the config's `parallel`
+ * at once); manifests go last, byte for byte, an index after its manifests. *out_digest (may be
+ * NULL) gets the pushed manifest's (or index's) digest. */
 ST_API int st_registry_push(struct st_store *store, const char *src, const char *dest,
                             const struct st_registry_opts *opts, struct st_digest *out_digest,
                             struct st_error *err);

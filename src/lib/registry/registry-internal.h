@@ -4,6 +4,7 @@
 #ifndef ST_REGISTRY_INTERNAL_H
 #define ST_REGISTRY_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -141,6 +142,7 @@ struct st_reg_resp {
 	char *location;      /* Location */
 	char *content_type;  /* Content-Type (parameters dropped) */
 	char *docker_digest; /* Docker-Content-Digest */
+	char *oci_subject;   /* OCI-Subject: the registry took a pushed manifest's subject */
 	uint64_t content_length;
 };
 void st_reg_resp_release(struct st_reg_resp *r);
@@ -162,6 +164,8 @@ struct st_reg_req {
 	const char *repo, *what;
 	enum st_reg_kind kind;
 	const struct st_digest *digest; /* progress of an upload */
+	/* when set (another upload failed), a body upload stops and nothing is retried */
+	const atomic_bool *cancel;
 };
 #define ST_REG_REQ_INIT       \
 	{                     \
