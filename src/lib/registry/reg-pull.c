@@ -26,6 +26,7 @@ struct pull {
 	size_t n_docs;
 	struct st_reg_fetch *blobs;
 	size_t n_blobs;
+	bool artifact; /* the last manifest taken is an artifact (no image config) */
 };
 
 static void pull_release(struct pull *p)
@@ -168,6 +169,7 @@ static int take_manifest(struct pull *p, struct st_buf *body, const struct st_de
 	if (rc < 0)
 		return st_error_wrap(err, "registry %s, repository %s: manifest %s",
 		                     st_reg_client_domain(p->c), p->repo, dg);
+	p->artifact = !st_media_type_is_config(m.config.media_type);
 	rc = add_blob(p, &m.config, ST_REG_BLOB_CONFIG, err);
 	for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
 		rc = add_blob(p, &m.layers[i], ST_REG_BLOB_LAYER, err);
@@ -273,6 +275,8 @@ static int pull_ref(struct pull *p, const struct st_ref *r, const struct st_regi
 	d.size = body.len;
 	rc = st_manifest_kind_is_index(kind) ? take_index(p, &body, &d, o, err)
 	                                     : take_manifest(p, &body, &d, err);
+	if (st_manifest_kind_is_index(kind))
+		p->artifact = false; /* the index's platform manifest decides, when unpacked */
 	if (rc == 0)
 		rc = st_reg_fetch_blobs(p->c, p->store, p->repo, p->blobs, p->n_blobs,
 		                        &out->bytes_fetched, err);
@@ -315,7 +319,8 @@ int st_registry_pull(struct st_store *store, const char *refstr,
 	rc = st_reg_client_new(r.domain, opts, &p.c, err);
 	if (rc == 0 && (rc = st_store_lease(store, err)) == 0) {
 		rc = pull_ref(&p, &r, opts, &res, err);
-		if (rc == 0 && !(opts && opts->no_unpack))
+		/* an artifact (a signature, an SBOM) is kept as it came: nothing to extract */
+		if (rc == 0 && !(opts && opts->no_unpack) && !p.artifact)
 			rc = unpack(store, &res.desc, opts, err);
 		st_store_unlease(store);
 	}

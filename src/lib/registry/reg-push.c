@@ -2,7 +2,8 @@
  * another repository of the registry when it is known to live there, else uploaded (one PUT, or
  * PATCH chunks past the chunk size). The blobs of the image (of every manifest of an index, each
  * once) go up in parallel, `parallel` at once, each thread on its own connection, the largest
- * first; manifests go last, an index after the manifests it names. */
+ * first; manifests go last, an index after the manifests it names. A manifest with a `subject` is
+ * listed under the referrers tag schema when the registry has no referrers API. */
 #include "registry/reg-curl.h"
 
 #include <stdlib.h>
@@ -395,7 +396,8 @@ static int add_index(struct push *p, const struct st_descriptor *d, const char *
 	return rc < 0 ? rc : add_doc(p, d, &body, reference, err);
 }
 
-/* PUT of a manifest or index. */
+/* PUT of a manifest or index; then its subject's referrers list when the registry did not take
+ * the subject itself. */
 static int put_doc(struct push *p, const struct doc *doc, struct st_error *err)
 {
 	cleanup_buf struct st_buf url = ST_BUF_INIT;
@@ -422,6 +424,9 @@ static int put_doc(struct push *p, const struct doc *doc, struct st_error *err)
 	    !st_digest_equal(&got, &d->digest))
 		rc = st_error_set(err, ST_EDIGEST, "registry %s: manifest %s stored as %s",
 		                  p->domain, dg, rs.docker_digest);
+	if (rc == 0)
+		rc = st_reg_referrers_note(p->c, p->repo, d, &doc->body, rs.oci_subject != NULL,
+		                           err);
 	if (rc == 0)
 		st_reg_report(p->c, ST_REG_DONE, ST_REG_BLOB_MANIFEST, &d->digest, d->size,
 		              d->size);

@@ -196,6 +196,19 @@ int st_reg_fetch_blobs(struct st_reg_client *c, struct st_store *store, const ch
                        const struct st_reg_fetch *blobs, size_t n, uint64_t *fetched,
                        struct st_error *err);
 
+/* ---- referrers (distribution-spec v1.1) ---- */
+
+/* The referrers tag schema's tag of a subject digest: "<alg>-<encoded>", the algorithm cut to 32
+ * and the encoded part to 64 characters, characters a tag cannot hold as '-'. */
+void st_reg_referrers_tag(const struct st_digest *subject, char out[ST_DIGEST_STR_MAX]);
+/* After a manifest or index `d` (bytes `body`) was put to `repo`: when it has a subject and the
+ * registry did not take it (`took_subject`: no OCI-Subject header in its answer, so no referrers
+ * API), adds d's descriptor (with its artifactType and annotations) to the image index under the
+ * subject's referrers tag, unless already there. A tag that holds something else than an OCI
+ * index is -ST_EINVALID and left alone. */
+int st_reg_referrers_note(struct st_reg_client *c, const char *repo, const struct st_descriptor *d,
+                          const struct st_buf *body, bool took_subject, struct st_error *err);
+
 /* ---- where blobs are known to live (for cross-repository mounts) ---- */
 
 /* Records that blob d lives in repository `repo_name` ("domain/path"); best effort. */
