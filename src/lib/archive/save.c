@@ -4,8 +4,6 @@
  * so the same images give the same archive bytes. */
 #include "strata/archive.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -13,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layer/archive-api.h"
 #include "store/descriptor-json.h"
 #include "strata/image.h"
 #include "strata/ref.h"
