@@ -184,10 +184,29 @@ int st_reg_status_error(struct st_reg_client *c, const struct st_reg_req *rq,
 void st_reg_report(struct st_reg_client *c, enum st_reg_state state, enum st_reg_kind kind,
                    const struct st_digest *d, uint64_t done, uint64_t total);
 
+/* ---- layers extracted while they download (reg-follow.c) ---- */
+
+struct st_reg_follow;
+/* A follower that will make the snapshot of `layer` (diffID, chain ID) from its download. */
+int st_reg_follow_new(struct st_store *store, const struct st_descriptor *layer,
+                      const struct st_digest *diff_id, const struct st_digest *chain_id,
+                      struct st_reg_follow **out, struct st_error *err);
+/* The fetcher's side (NULL f is a no-op): the blob writer exists (the extraction starts; a
+ * second writer means the download started over, which breaks the follower), it holds `size`
+ * bytes, it was committed, or the download failed. */
+void st_reg_follow_attach(struct st_reg_follow *f, const struct st_blob_writer *w);
+void st_reg_follow_grow(struct st_reg_follow *f, uint64_t size);
+void st_reg_follow_done(struct st_reg_follow *f);
+void st_reg_follow_break(struct st_reg_follow *f);
+/* Waits for the extraction (breaking it first if the blob was not committed) and frees: 0 when
+ * the snapshot was made, else why not (-ST_ENOTFOUND: never started). */
+int st_reg_follow_free(struct st_reg_follow *f);
+
 /* A blob to download into the store. */
 struct st_reg_fetch {
 	struct st_descriptor desc;
 	enum st_reg_kind kind;
+	struct st_reg_follow *follow; /* a layer extracted as it downloads, or NULL */
 };
 /* Downloads the blobs in parallel (at most conf.parallel at once) into the store, each
  * verified against its digest and size, resuming with Range after an interruption. Adds the
