@@ -182,7 +182,7 @@ static int commit(struct fetcher *f, struct xfer *x, struct st_error *err)
 		st_reg_follow_break(x->blob->follow);
 		return st_error_wrap(err, "registry %s, repository %s", f->c->domain, f->repo);
 	}
-	st_reg_follow_done(x->blob->follow);
+	st_reg_follow_done(x->blob->follow, x->blob->desc.size);
 	st_blob_writer_free(x->w);
 	x->w = NULL;
 	x->state = X_DONE;

@@ -20,6 +20,7 @@
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
 #define PUMP_MAX (1u << 20)
+#define PUMP_BATCH (256u << 10)
 
 enum follow_state { FOLLOW_WAIT = 0, FOLLOW_RUN, FOLLOW_DONE, FOLLOW_BROKEN };
 
@@ -28,7 +29,8 @@ struct st_reg_follow {
 	pthread_cond_t cond;
 	enum follow_state state;
 	const struct st_blob_writer *w; /* the writer followed */
-	uint64_t size;                  /* bytes it holds */
+	uint64_t size;                  /* bytes it holds, as the pump knows */
+	uint64_t told;                  /* the fetcher's last report (fetcher thread only) */
 	int src, pipe_r, pipe_w;
 	pthread_t pump, extract;
 	bool started;
@@ -134,7 +136,7 @@ void st_reg_follow_attach(struct st_reg_follow *f, const struct st_blob_writer *
 	f->pipe_r = fds[0];
 	f->pipe_w = fds[1];
 	(void)fcntl(f->pipe_w, F_SETPIPE_SZ, (int)PUMP_MAX); /* fewer wake-ups; best effort */
-	f->size = st_blob_writer_size(w);
+	f->size = f->told = st_blob_writer_size(w);
 	f->state = FOLLOW_RUN;
 	if (pthread_create(&f->extract, NULL, extract, f) != 0) {
 		f->state = FOLLOW_BROKEN;
@@ -152,18 +154,24 @@ void st_reg_follow_attach(struct st_reg_follow *f, const struct st_blob_writer *
 
 void st_reg_follow_grow(struct st_reg_follow *f, uint64_t size)
 {
-	if (!f)
+	/* curl hands over 16 KiB at a time: wake the pump per PUMP_BATCH, not per write */
+	if (!f || size - f->told < PUMP_BATCH)
 		return;
+	f->told = size;
 	pthread_mutex_lock(&f->lock);
 	f->size = size;
 	pthread_cond_broadcast(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 }
 
-void st_reg_follow_done(struct st_reg_follow *f)
+void st_reg_follow_done(struct st_reg_follow *f, uint64_t size)
 {
-	if (f)
-		set_state(f, FOLLOW_DONE);
+	if (!f)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->size = size;
+	pthread_mutex_unlock(&f->lock);
+	set_state(f, FOLLOW_DONE);
 }
 
 void st_reg_follow_break(struct st_reg_follow *f)

@@ -196,7 +196,7 @@ int st_reg_follow_new(struct st_store *store, const struct st_descriptor *layer,
  * bytes, it was committed, or the download failed. */
 void st_reg_follow_attach(struct st_reg_follow *f, const struct st_blob_writer *w);
 void st_reg_follow_grow(struct st_reg_follow *f, uint64_t size);
-void st_reg_follow_done(struct st_reg_follow *f);
+void st_reg_follow_done(struct st_reg_follow *f, uint64_t size);
 void st_reg_follow_break(struct st_reg_follow *f);
 /* Waits for the extraction (breaking it first if the blob was not committed) and frees: 0 when
  * the snapshot was made, else why not (-ST_ENOTFOUND: never started). */
