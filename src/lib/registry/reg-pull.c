@@ -314,10 +314,27 @@ static int follow_largest(struct pull *p, const struct st_manifest *m,
 	return 0;
 }
 
+/* Moves the config to the front of p->blobs and downloads it alone; *done: 1 when it did. */
+static int fetch_config_first(struct pull *p, uint64_t *fetched, size_t *done, struct st_error *err)
+{
+	struct st_reg_fetch t;
+	size_t i = 0;
+
+	while (i < p->n_blobs && p->blobs[i].kind != ST_REG_BLOB_CONFIG)
+		i++;
+	if (i == p->n_blobs)
+		return 0; /* in the store already */
+	t = p->blobs[i];
+	p->blobs[i] = p->blobs[0];
+	p->blobs[0] = t;
+	*done = 1;
+	return st_reg_fetch_blobs(p->c, p->store, p->repo, p->blobs, 1, fetched, err);
+}
+
 /* When the pulled image is to be unpacked: its config first (the snapshots are named by chain
  * IDs, made of its diffIDs), then followers for its largest missing layers, as many as there are
  * processors (up to 4). Anything unusual (no config, layers and diffIDs that disagree) is left to
- * unpack, which reports it. Returns how many blobs at the front of p->blobs are fetched. */
+ * unpack, which reports it. *done: how many blobs at the front of p->blobs are fetched. */
 static int plan_follow(struct pull *p, const struct st_registry_opts *o, uint64_t *fetched,
                        size_t *done, struct st_error *err)
 {
@@ -326,41 +343,22 @@ static int plan_follow(struct pull *p, const struct st_registry_opts *o, uint64_
 	struct st_image_config cfg = {0};
 	struct st_manifest m;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	const struct st_buf *doc;
+	size_t room = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (size_t)ncpu;
 	int rc;
 
 	*done = 0;
-	if ((o && (o->no_unpack || o->all_platforms)) || p->artifact || p->n_docs == 0)
+	if ((o && (o->no_unpack || o->all_platforms)) || p->artifact || p->n_docs == 0 ||
+	    st_manifest_parse(p->docs[p->n_docs - 1].data, p->docs[p->n_docs - 1].len,
+	                      p->doc_desc[p->n_docs - 1].media_type, &m, NULL) < 0)
 		return 0;
-	doc = &p->docs[p->n_docs - 1];
-	if (st_manifest_parse(doc->data, doc->len, p->doc_desc[p->n_docs - 1].media_type, &m,
-	                      NULL) < 0)
-		return 0;
-	for (size_t i = 0; i < p->n_blobs; i++) {
-		if (p->blobs[i].kind != ST_REG_BLOB_CONFIG)
-			continue;
-		struct st_reg_fetch t = p->blobs[i];
-		p->blobs[i] = p->blobs[0];
-		p->blobs[0] = t;
-		rc = st_reg_fetch_blobs(p->c, p->store, p->repo, p->blobs, 1, fetched, err);
-		if (rc < 0) {
-			st_manifest_release(&m);
-			return rc;
-		}
-		*done = 1;
-	}
-	rc = 0;
+	rc = fetch_config_first(p, fetched, done, err);
 	chains = calloc(m.n_layers + 1, sizeof(*chains));
-	if (chains &&
+	if (rc == 0 && chains && m.n_layers > 0 &&
 	    st_store_read_blob(p->store, &m.config.digest, ST_MAX_CONFIG_SIZE, &raw, NULL) == 0 &&
 	    st_image_config_parse(raw.data, raw.len, &cfg, NULL) == 0 &&
-	    cfg.n_diff_ids == m.n_layers && m.n_layers > 0 &&
+	    cfg.n_diff_ids == m.n_layers &&
 	    st_image_chain_ids(cfg.diff_ids, m.n_layers, chains, NULL) == 0)
-		rc = follow_largest(p, &m, &cfg, chains,
-		                    ncpu < 1   ? 1
-		                    : ncpu > 4 ? 4
-		                               : (size_t)ncpu,
-		                    err);
+		rc = follow_largest(p, &m, &cfg, chains, room, err);
 	st_image_config_release(&cfg);
 	st_manifest_release(&m);
 	return rc;
