@@ -38,7 +38,8 @@ struct st_reg_progress {
 	uint64_t done;  /* bytes moved so far */
 	uint64_t total; /* the descriptor's size */
 };
-/* Called on the thread that called pull or push; must not call back into the client. */
+/* Never called twice at once, but a push may call it from its upload threads (a pull calls it
+ * on the thread that called pull); must not call back into the client. */
 typedef void (*st_reg_progress_fn)(const struct st_reg_progress *p, void *ctx);
 
 struct st_registry_opts {
@@ -70,7 +71,9 @@ ST_API void st_pull_result_release(struct st_pull_result *r);
  * opts->platform, or all of it with all_platforms), the config and the missing layers in
  * parallel, every byte verified against its digest before it is visible; an interrupted blob is
  * resumed with a Range request. Tags the result unless pulled by digest alone, then extracts the
- * image's snapshots (st_snapshot_prepare; the platform's image of an index) unless no_unpack.
+ * image's snapshots (st_snapshot_prepare; the platform's image of an index) unless no_unpack or
+ * the manifest is an artifact (its config no image config: a signature, an SBOM), which is kept
+ * byte for byte and not extracted.
  * -ST_EAUTH (401/403), -ST_ENOTFOUND (no such repository, tag or platform), -ST_EDIGEST naming
  * the blob, -ST_EUNSUPPORTED (Docker schema 1, unknown media type), -ST_ENET. Messages name the
  * registry and the repository. */
@@ -81,8 +84,10 @@ ST_API int st_registry_pull(struct st_store *store, const char *ref,
 /* Pushes the image `src` names (st_image_lookup's syntax) to `dest` (a reference; NULL: the
  * name src gives). Every blob is HEADed first and skipped when present, mounted from another
  * repository of the same registry when it is known to live there, else uploaded (monolithic, or
- * in chunks past the config's chunk size); manifests go last, an index after its manifests.
- * *out_digest (may be NULL) gets the pushed manifest's (or index's) digest. */
+ * in chunks past the config's chunk size); the blobs go in parallel (the config's `parallel`
+ * at once); manifests go last, byte for byte, an index after its manifests. A manifest with a
+ * subject is added to the subject's referrers tag (sha256-<hex>) when the registry has no
+ * referrers API. *out_digest (may be NULL) gets the pushed manifest's (or index's) digest. */
 ST_API int st_registry_push(struct st_store *store, const char *src, const char *dest,
                             const struct st_registry_opts *opts, struct st_digest *out_digest,
                             struct st_error *err);

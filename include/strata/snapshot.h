@@ -22,6 +22,14 @@ struct st_snapshot_chain {
 ST_API int st_snapshot_prepare(struct st_store *store, const struct st_image *img,
                                struct st_snapshot_chain *out, struct st_error *err);
 ST_API void st_snapshot_chain_release(struct st_snapshot_chain *c);
+/* Makes the snapshot of one layer (chain ID chain_id, the image's diffID diff_id) from fd
+ * instead of the layer's blob, unless it exists: its bytes as they come (a pipe fed while the
+ * blob downloads), checked against the layer's digest and diffID before it is renamed into
+ * place, as st_snapshot_prepare checks. May run in threads of its own; the caller holds the
+ * store's lease (st_store_lease) throughout. */
+ST_API int st_snapshot_extract_fd(struct st_store *store, const struct st_descriptor *layer,
+                                  const struct st_digest *diff_id, const struct st_digest *chain_id,
+                                  int fd, struct st_error *err);
 
 /* Makes `dir`, a directory in overlay form on the store's file system (a build step's or a
  * container's upper directory), the snapshot of `chain_id` without copying: its overlay

@@ -82,6 +82,10 @@ ST_API int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t 
 ST_API void st_blob_writer_trust(struct st_blob_writer *w);
 /* Bytes written so far. */
 ST_API uint64_t st_blob_writer_size(const struct st_blob_writer *w);
+/* A new read-only descriptor (its own offset) of the blob being written: the bytes written so
+ * far and those to come, for a reader that follows the writer (a layer extracted while it
+ * downloads). They are unverified until commit: the reader checks what it read itself. */
+ST_API int st_blob_writer_reopen(const struct st_blob_writer *w, int *out_fd, struct st_error *err);
 /* Verifies (if expected != NULL: -ST_EDIGEST naming both digests), fsyncs and renames the blob
  * into place. An existing blob of that digest is success. *out_digest (may be NULL) gets the
  * digest. After commit the writer can only be freed. */

@@ -1,8 +1,9 @@
 /* cmd-version.c: `strata version`. */
 #include "cmd.h"
 
-#include <archive.h>
 #include <stdio.h>
+
+#include "layer/archive-api.h"
 
 int cmd_version(int argc, char **argv)
 {

@@ -16,7 +16,10 @@ st import -c 'CMD ["echo", "hi"]' "$T/rootfs" busybox >/dev/null || { echo "Bail
 # push, then pull into an empty store
 log_mark "$T/reg"
 check "push to $REG" $S push -q busybox "$REG/test/bb:1"
-check "pull into an empty store" $S --root "$T/r1" pull -q "$REG/test/bb:1"
+check "pull into an empty store" sh -c "$S -v --root '$T/r1' pull -q '$REG/test/bb:1' 2>'$T/pull1.err'"
+check "its layer extracted while it downloaded" grep -q "layer $(digests "$R" busybox | cut -d' ' -f3): extracted during its download" "$T/pull1.err"
+# one layer: its chain ID is its diffID
+check "its snapshot is in place" sh -c "d=\$('$STRATA' --root '$T/r1' inspect '$REG/test/bb:1' | python3 -c 'import json,sys; print(json.load(sys.stdin)[0][\"Config\"][\"rootfs\"][\"diff_ids\"][0][7:])'); [ -d '$T/r1/snapshots/'\$d ]"
 check "same manifest, config and layer digests" sh -c "[ \"\$(digests '$R' busybox)\" = \"\$(digests '$T/r1' '$REG/test/bb:1')\" ]"
 check "fsck of the pulled store" $S --root "$T/r1" fsck
 log_mark "$T/reg"
@@ -75,5 +78,6 @@ f="$T/reg/data/docker/registry/v2/blobs/sha256/$(echo "$layer" | cut -c1-2)/$lay
 python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); b[100]^=0xff; open(p,"wb").write(b)' "$f"
 check_fails "a tampered blob: error naming the digest" "$layer" $S --root "$T/r10" pull "$REG/test/bb:1"
 check "nothing of it stored, no tag" sh -c "[ ! -e '$T/r10/blobs/sha256/$layer' ] && [ -z \"\$('$STRATA' --root '$T/r10' images -q)\" ]"
+check "no snapshot, no temporary tree" sh -c "[ -z \"\$(ls -A '$T/r10/snapshots' 2>/dev/null | grep -v '^\.locks\$\|^\.holds\$')\" ]"
 
 done_testing

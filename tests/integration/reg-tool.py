@@ -7,6 +7,10 @@
   proxy PORTFILE UPSTREAM_PORT RATE LOG     TCP proxy, RATE bytes/s towards the client; logs the
                                             request heads it forwards
   tokenserver PORTFILE KEY CERT USER PASS   Docker token server issuing RS256 JWTs (x5c header)
+  artifact REGISTRY REPO TAG SUBJECT NOTE   pushes REPO:TAG, an SBOM-like artifact manifest
+                                            (artifactType, empty config, one JSON layer, an
+                                            annotation NOTE, indented JSON) whose subject is
+                                            REPO@SUBJECT; prints its digest
 """
 import base64, gzip, hashlib, http.server, io, json, os, random, socket, subprocess, sys
 import tarfile, threading, time, urllib.parse, urllib.request
@@ -87,6 +91,34 @@ def mkindex(reg, repo, tag):
     request("PUT", "%s/manifests/%s" % (base, tag), ixb,
          {"Content-Type": "application/vnd.oci.image.index.v1+json"})
     print(sha(arm))
+
+
+def upload_blob(reg, base, data):
+    _, h, _ = request("POST", base + "/blobs/uploads/", b"")
+    loc = h["Location"]
+    loc = loc if loc.startswith("http") else "http://" + reg + loc
+    sep = "&" if "?" in loc else "?"
+    request("PUT", loc + sep + "digest=" + urllib.parse.quote(sha(data)), data,
+            {"Content-Type": "application/octet-stream"})
+    return {"digest": sha(data), "size": len(data)}
+
+
+def artifact(reg, repo, tag, subject, note):
+    base = "http://%s/v2/%s" % (reg, repo)
+    mt = "application/vnd.oci.image.manifest.v1+json"
+    _, h, _ = request("HEAD", "%s/manifests/%s" % (base, subject), headers={"Accept": mt})
+    empty = dict(upload_blob(reg, base, b"{}"), mediaType="application/vnd.oci.empty.v1+json")
+    sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": note}).encode()
+    layer = dict(upload_blob(reg, base, sbom), mediaType="application/spdx+json")
+    m = {"schemaVersion": 2, "mediaType": mt,
+         "artifactType": "application/vnd.example.sbom.v1", "config": empty,
+         "layers": [layer],
+         "subject": {"mediaType": mt, "digest": subject,
+                     "size": int(h["Content-Length"])},
+         "annotations": {"org.example.note": note}}
+    mb = json.dumps(m, indent=3).encode()  # not canonical: pushes must keep these bytes
+    request("PUT", "%s/manifests/%s" % (base, tag), mb, {"Content-Type": mt})
+    print(sha(mb))
 
 
 def proxy(portfile, upstream, rate, log):
@@ -186,5 +218,7 @@ if __name__ == "__main__":
         proxy(*args)
     elif cmd == "tokenserver":
         tokenserver(*args)
+    elif cmd == "artifact":
+        artifact(*args)
     else:
         sys.exit("reg-tool: unknown command " + cmd)

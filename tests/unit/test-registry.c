@@ -172,6 +172,30 @@ static void urls_are_built_as_the_distribution_spec_says(void **state)
 	st_buf_release(&u);
 }
 
+/* ---- referrers tag schema ---- */
+
+static void referrers_tag_is_alg_dash_encoded(void **state)
+{
+	static const char hex256[] =
+	        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	char s[ST_DIGEST_STR_MAX], tag[ST_DIGEST_STR_MAX], want[ST_DIGEST_STR_MAX];
+	struct st_digest d;
+
+	(void)state;
+	/* the spec's examples: sha256 whole, sha512's encoded part cut to 64 characters */
+	snprintf(s, sizeof(s), "sha256:%s", hex256);
+	assert_int_equal(st_digest_parse_str(s, &d, NULL), 0);
+	st_reg_referrers_tag(&d, tag);
+	snprintf(want, sizeof(want), "sha256-%s", hex256);
+	assert_string_equal(tag, want);
+	snprintf(s, sizeof(s), "sha512:%s%s", hex256, hex256);
+	assert_int_equal(st_digest_parse_str(s, &d, NULL), 0);
+	st_reg_referrers_tag(&d, tag);
+	snprintf(want, sizeof(want), "sha512-%s", hex256);
+	assert_string_equal(tag, want);
+	assert_true(st_ref_valid_tag(tag));
+}
+
 /* ---- retries ---- */
 
 static void retry_policy_backs_off_and_honours_retry_after(void **state)
@@ -324,6 +348,7 @@ int main(void)
 	        cmocka_unit_test(token_url_encodes_service_and_scopes),
 	        cmocka_unit_test(token_url_refuses_a_missing_or_odd_realm),
 	        cmocka_unit_test(urls_are_built_as_the_distribution_spec_says),
+	        cmocka_unit_test(referrers_tag_is_alg_dash_encoded),
 	        cmocka_unit_test(retry_policy_backs_off_and_honours_retry_after),
 	        cmocka_unit_test(base64_matches_rfc4648_vectors),
 	        cmocka_unit_test(config_json_auths_are_found_as_docker_finds_them),

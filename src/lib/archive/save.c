@@ -4,8 +4,6 @@
  * Entries are in a fixed order with fixed metadata, so the same images give the same bytes. */
 #include "strata/archive.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -14,6 +12,7 @@
 #include <unistd.h>
 
 #include "archive/archive-internal.h"
+#include "layer/archive-api.h"
 #include "store/descriptor-json.h"
 #include "strata/image.h"
 #include "strata/ref.h"

@@ -2,7 +2,6 @@
  * zstd) is extracted through the layer module's confined apply, and an http(s) URL is downloaded
  * through the caller's fetch callback (mode 0600, Last-Modified as mtime, --checksum checked).
  * libarchive is used here only to decompress (the tar parser exposed to the archive is layer's). */
-#include <archive.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "build/build-copy-internal.h"
+#include "layer/archive-api.h"
 #include "strata/layer.h"
 #include "util/cleanup.h"
 #include "util/fs.h"

@@ -227,15 +227,20 @@ static int mark(struct st_gc *gc, const struct st_descriptor *d, struct st_error
 	return st_gc_mark(gc, &d->digest, d->media_type, err);
 }
 
-static int mark_all(struct st_gc *gc, size_t n, const struct st_descriptor *d,
-                    const struct st_descriptor *subject, struct st_error *err)
+/* Marks d[0..n) and the subject. A subject the store lacks is no problem: a referrer (a
+ * signature, an SBOM) may be pulled or pushed without the manifest it refers to. */
+static int mark_all(struct st_store *store, struct st_gc *gc, size_t n,
+                    const struct st_descriptor *d, const struct st_descriptor *subject,
+                    struct st_error *err)
 {
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		if ((rc = mark(gc, &d[i], err)) < 0)
 			return rc;
-	return subject ? mark(gc, subject, err) : 0;
+	if (!subject || !st_store_has_blob(store, &subject->digest))
+		return 0;
+	return mark(gc, subject, err);
 }
 
 static int gc_expand(struct st_store *store, struct st_gc *gc, const struct st_digest *d,
@@ -262,7 +267,7 @@ static int gc_expand(struct st_store *store, struct st_gc *gc, const struct st_d
 		struct st_index ix;
 		if ((rc = st_index_parse(raw.data, raw.len, media_type, &ix, err)) < 0)
 			return st_error_wrap(err, "gc: %s", dg);
-		rc = mark_all(gc, ix.n_manifests, ix.manifests, ix.subject, err);
+		rc = mark_all(store, gc, ix.n_manifests, ix.manifests, ix.subject, err);
 		st_index_release(&ix);
 	} else {
 		struct st_manifest m;
@@ -270,7 +275,7 @@ static int gc_expand(struct st_store *store, struct st_gc *gc, const struct st_d
 			return st_error_wrap(err, "gc: %s", dg);
 		rc = mark(gc, &m.config, err);
 		if (rc >= 0)
-			rc = mark_all(gc, m.n_layers, m.layers, m.subject, err);
+			rc = mark_all(store, gc, m.n_layers, m.layers, m.subject, err);
 		st_manifest_release(&m);
 	}
 	return rc < 0 ? rc : 0;

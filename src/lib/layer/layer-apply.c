@@ -2,8 +2,6 @@
  * leading "/" dropped), its parent resolved inside the root with openat2(RESOLVE_IN_ROOT), and
  * the last component handled with *at() calls that never follow it. Whiteouts delete (flat
  * form) or become overlay whiteouts (overlay form). */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -15,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "layer/archive-api.h"
 #include "layer/layer-apply.h"
 #include "layer/layer-read.h"
 #include "util/cleanup.h"

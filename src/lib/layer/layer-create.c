@@ -3,8 +3,6 @@
  * whose output is hashed (digest) and streamed into the caller's sink. With threads != 1 the
  * hashing and compressing run on a stage thread, so the walk never waits for SHA-256. Nothing
  * is written twice and nothing touches the disk except the sink. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -13,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layer/archive-api.h"
 #include "layer/layer-walk.h"
 #include "strata/store.h"
 #include "util/cleanup.h"

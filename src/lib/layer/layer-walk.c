@@ -1,8 +1,6 @@
 /* layer/layer-walk.c: walks a tree (or two, for a diff) in sorted order and writes one PAX
  * entry per changed path: numeric ids, empty uname/gname, mtime only (whole seconds, clamped to
  * SOURCE_DATE_EPOCH), no atime/ctime, sparse, ACL or file-flag records, hardlinks by inode. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +11,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "layer/archive-api.h"
 #include "layer/layer-walk.h"
 #include "util/cleanup.h"
 

@@ -236,7 +236,7 @@ static int fetch_token(struct st_reg_client *c, const char *scope, const char **
 	return 0;
 }
 
-int st_reg_auth_header(struct st_reg_client *c, const char *scope, struct curl_slist **hdrs,
+static int auth_header(struct st_reg_client *c, const char *scope, struct curl_slist **hdrs,
                        struct st_error *err)
 {
 	cleanup_buf struct st_buf h = ST_BUF_INIT;
@@ -283,13 +283,12 @@ static int challenges_of(CURL *h, struct st_reg_challenge **out, size_t *out_n)
 	return -ST_ENOTFOUND;
 }
 
-int st_reg_auth_learn(struct st_reg_client *c, CURL *h, const char *scope, struct st_error *err)
+static int auth_learn(struct st_reg_client *c, CURL *h, const char *scope)
 {
 	struct st_reg_challenge *ch = NULL;
 	size_t n = 0;
 	enum st_reg_auth_mode before = c->auth;
 
-	(void)err;
 	if (challenges_of(h, &ch, &n) < 0)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
@@ -314,4 +313,28 @@ int st_reg_auth_learn(struct st_reg_client *c, CURL *h, const char *scope, struc
 	st_reg_challenges_free(ch, n);
 	/* Basic helps only if we have credentials we have not sent yet */
 	return c->auth == ST_AUTH_BASIC && before != ST_AUTH_BASIC && c->have_cred;
+}
+
+/* The auth state is shared by the threads of a push: one at a time in it (a token request
+ * included, so that threads needing the same token wait for it rather than ask again). */
+int st_reg_auth_header(struct st_reg_client *c, const char *scope, struct curl_slist **hdrs,
+                       struct st_error *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&c->auth_lock);
+	rc = auth_header(c, scope, hdrs, err);
+	pthread_mutex_unlock(&c->auth_lock);
+	return rc;
+}
+
+int st_reg_auth_learn(struct st_reg_client *c, CURL *h, const char *scope, struct st_error *err)
+{
+	int rc;
+
+	(void)err;
+	pthread_mutex_lock(&c->auth_lock);
+	rc = auth_learn(c, h, scope);
+	pthread_mutex_unlock(&c->auth_lock);
+	return rc;
 }

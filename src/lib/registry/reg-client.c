@@ -34,6 +34,23 @@ void st_reg_curl_common(struct st_reg_client *c, CURL *h)
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, NULL);
 }
 
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *ctx)
+{
+	struct st_reg_client *c = ctx;
+
+	(void)h;
+	(void)access;
+	pthread_mutex_lock(&c->share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ctx)
+{
+	struct st_reg_client *c = ctx;
+
+	(void)h;
+	pthread_mutex_unlock(&c->share_locks[data]);
+}
+
 int st_reg_client_new(const char *domain, const struct st_registry_opts *opts,
                       struct st_reg_client **out, struct st_error *err)
 {
@@ -45,6 +62,11 @@ int st_reg_client_new(const char *domain, const struct st_registry_opts *opts,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
+	pthread_mutex_init(&c->auth_lock, NULL);
+	pthread_mutex_init(&c->base_lock, NULL);
+	pthread_mutex_init(&c->report_lock, NULL);
+	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->share_locks[i], NULL);
 	st_reg_conf_init(&c->conf);
 	if (opts)
 		c->opts = *opts;
@@ -55,6 +77,9 @@ int st_reg_client_new(const char *domain, const struct st_registry_opts *opts,
 		st_reg_client_free(c);
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	}
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 	rc = st_reg_conf_load(&c->conf, c->opts.config_file, err);
@@ -97,6 +122,11 @@ void st_reg_client_free(struct st_reg_client *c)
 	free(c->refresh_token);
 	curl_easy_cleanup(c->easy);
 	curl_share_cleanup(c->share);
+	pthread_mutex_destroy(&c->auth_lock);
+	pthread_mutex_destroy(&c->base_lock);
+	pthread_mutex_destroy(&c->report_lock);
+	for (size_t i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->share_locks[i]);
 	free(c->domain);
 	free(c->base);
 	free(c);
@@ -122,8 +152,11 @@ void st_reg_report(struct st_reg_client *c, enum st_reg_state state, enum st_reg
 {
 	struct st_reg_progress p = {state, kind, *d, done, total};
 
-	if (c->opts.progress)
-		c->opts.progress(&p, c->opts.progress_ctx);
+	if (!c->opts.progress)
+		return;
+	pthread_mutex_lock(&c->report_lock);
+	c->opts.progress(&p, c->opts.progress_ctx);
+	pthread_mutex_unlock(&c->report_lock);
 }
 
 void st_reg_resp_release(struct st_reg_resp *r)
@@ -132,6 +165,7 @@ void st_reg_resp_release(struct st_reg_resp *r)
 	free(r->location);
 	free(r->content_type);
 	free(r->docker_digest);
+	free(r->oci_subject);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -155,6 +189,8 @@ static size_t read_body(char *p, size_t size, size_t n, void *ctx)
 		return 0;
 	if (want > total - b->pos)
 		want = (size_t)(total - b->pos);
+	if (rq->cancel && atomic_load(rq->cancel))
+		return CURL_READFUNC_ABORT;
 	if (rq->body) {
 		memcpy(p, (const char *)rq->body + b->pos, want);
 		got = (ssize_t)want;
@@ -251,12 +287,11 @@ static int build_headers(struct st_reg_client *c, const struct st_reg_req *rq,
 }
 
 /* One attempt: *cc gets curl's result; the response is filled when a status came back. */
-static int attempt(struct st_reg_client *c, const char *url, const struct st_reg_req *rq,
+static int attempt(struct st_reg_client *c, CURL *h, const char *url, const struct st_reg_req *rq,
                    struct st_reg_resp *rs, CURLcode *cc, struct st_error *err)
 {
 	struct curl_slist *hdrs = NULL;
 	struct body_src src = {rq, 0, c};
-	CURL *h = c->easy;
 	curl_off_t cl = -1;
 	int rc;
 
@@ -282,6 +317,7 @@ static int attempt(struct st_reg_client *c, const char *url, const struct st_reg
 	rs->location = header_dup(h, "Location", false);
 	rs->content_type = header_dup(h, "Content-Type", true);
 	rs->docker_digest = header_dup(h, "Docker-Content-Digest", false);
+	rs->oci_subject = header_dup(h, "OCI-Subject", false);
 	curl_easy_getinfo(h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
 	rs->content_length = cl > 0 ? (uint64_t)cl : 0;
 	return 0;
@@ -340,7 +376,7 @@ static int discover(struct st_reg_client *c, struct st_error *err)
 			st_buf_reset(&url);
 			if (st_buf_addf(&url, err, "%s://%s/v2/", schemes[i], host) < 0)
 				return -ST_ENOMEM;
-			if (attempt(c, url.data, &rq, &rs, &cc, err) < 0)
+			if (attempt(c, c->easy, url.data, &rq, &rs, &cc, err) < 0)
 				return -ST_ENOMEM;
 			if (local && i == 0 && rs.status != 0 && !registry_answer(rs.status)) {
 				http_status = rs.status;
@@ -355,10 +391,13 @@ static int discover(struct st_reg_client *c, struct st_error *err)
 			}
 			if (rs.status != 0) {
 				c->base = st_strndup(url.data, url.len - 4);
-				if (rs.status == 401)
+				if (rs.status == 401) {
 					st_reg_auth_learn(c, c->easy, NULL, NULL);
-				else
+				} else {
+					pthread_mutex_lock(&c->auth_lock);
 					c->auth = ST_AUTH_NONE;
+					pthread_mutex_unlock(&c->auth_lock);
+				}
 				st_reg_resp_release(&rs);
 				return c->base ? 0 : st_error_set(err, ST_ENOMEM, "out of memory");
 			}
@@ -400,33 +439,61 @@ static int full_url(struct st_reg_client *c, const char *u, struct st_buf *out,
 	return st_buf_adds(out, u, err);
 }
 
+/* The base URL, found once (by whichever thread asks first). */
+static int ensure_base(struct st_reg_client *c, struct st_error *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->base_lock);
+	if (!c->base)
+		rc = discover(c, err);
+	pthread_mutex_unlock(&c->base_lock);
+	return rc;
+}
+
+static bool cancelled(const struct st_reg_req *rq)
+{
+	return rq->cancel && atomic_load(rq->cancel);
+}
+
 int st_reg_do(struct st_reg_client *c, const struct st_reg_req *rq, struct st_reg_resp *rs,
               struct st_error *err)
+{
+	return st_reg_do_on(c, NULL, rq, rs, err);
+}
+
+int st_reg_do_on(struct st_reg_client *c, CURL *h, const struct st_reg_req *rq,
+                 struct st_reg_resp *rs, struct st_error *err)
 {
 	cleanup_buf struct st_buf url = ST_BUF_INIT;
 	bool auth_retried = false;
 	unsigned attempt_no = 0;
 	CURLcode cc = CURLE_OK;
 	long delay;
-	int rc;
+	int rc = ensure_base(c, err);
 
-	if (!c->base && (rc = discover(c, err)) < 0)
+	if (rc < 0)
 		return rc;
+	if (!h)
+		h = c->easy;
 	if (full_url(c, rq->url, &url, err) < 0)
 		return -ST_ENOMEM;
 	for (;;) {
-		rc = attempt(c, url.data, rq, rs, &cc, err);
+		rc = attempt(c, h, url.data, rq, rs, &cc, err);
 		if (rc < 0)
 			return rc;
+		if (cancelled(rq))
+			return st_error_set(err, ST_ENET, "registry %s: %s %s: cancelled",
+			                    c->domain, rq->method, rq->what ? rq->what : url.data);
 		if (rs->status == 401 && !auth_retried) {
 			auth_retried = true;
-			if (st_reg_auth_learn(c, c->easy, rq->scope, err) > 0)
+			if (st_reg_auth_learn(c, h, rq->scope, err) > 0)
 				continue;
 		}
 		if (cc == CURLE_OK && rs->status < 500 && rs->status != 429 && rs->status != 408)
 			return 0;
 		delay = st_reg_retry_delay(&c->conf, ++attempt_no, cc == CURLE_OK ? rs->status : 0,
-		                           st_reg_curl_header(c->easy, "Retry-After"), time(NULL));
+		                           st_reg_curl_header(h, "Retry-After"), time(NULL));
 		if (delay < 0)
 			break;
 		if (rq->digest)

@@ -83,6 +83,7 @@ static int check_status(struct xfer *x)
 		x->ok = true;
 		if (have > 0) {
 			/* the server ignored Range: start the blob over */
+			st_reg_follow_break(x->blob->follow);
 			st_blob_writer_free(x->w);
 			x->w = NULL;
 			x->rc = st_blob_writer_new(x->f->store, &x->w, &x->err);
@@ -117,6 +118,7 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 		return 0;
 	x->f->fetched += len;
 	have += len;
+	st_reg_follow_grow(x->blob->follow, have);
 	if (have - x->last_report >= (256u << 10) || have == x->blob->desc.size) {
 		x->last_report = have;
 		st_reg_report(x->f->c, ST_REG_DOWNLOADING, x->blob->kind, &x->blob->desc.digest,
@@ -134,6 +136,7 @@ static int start(struct fetcher *f, struct xfer *x, struct st_error *err)
 
 	if (!x->w && (rc = st_blob_writer_new(f->store, &x->w, err)) < 0)
 		return rc;
+	st_reg_follow_attach(x->blob->follow, x->w);
 	have = st_blob_writer_size(x->w);
 	st_digest_str(&x->blob->desc.digest, dg);
 	curl_slist_free_all(x->hdrs);
@@ -175,8 +178,11 @@ static int commit(struct fetcher *f, struct xfer *x, struct st_error *err)
 	struct st_buf name = ST_BUF_INIT;
 	int rc = st_blob_writer_commit(x->w, &x->blob->desc.digest, NULL, err);
 
-	if (rc < 0)
+	if (rc < 0) {
+		st_reg_follow_break(x->blob->follow);
 		return st_error_wrap(err, "registry %s, repository %s", f->c->domain, f->repo);
+	}
+	st_reg_follow_done(x->blob->follow, x->blob->desc.size);
 	st_blob_writer_free(x->w);
 	x->w = NULL;
 	x->state = X_DONE;

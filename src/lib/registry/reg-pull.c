@@ -1,10 +1,13 @@
 /* reg-pull.c: `pull`: resolve a reference to a manifest or index, choose the platform, fetch
- * the config and the missing layers in parallel, then write the manifests (a manifest lands in
- * the store only once its blobs are there) and the tag. */
+ * the config and the missing layers in parallel (the largest layers extracted while they
+ * download, reg-follow.c), then write the manifests (a manifest lands in the store only once its
+ * blobs are there) and the tag. */
 #include "registry/registry-internal.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "strata/image.h"
 #include "strata/ref.h"
@@ -26,10 +29,22 @@ struct pull {
 	size_t n_docs;
 	struct st_reg_fetch *blobs;
 	size_t n_blobs;
+	bool artifact; /* the last manifest taken is an artifact (no image config) */
 };
+
+/* Waits for the layers extracted during the download (their failures are quiet: unpack makes
+ * what is missing from the blobs, and reports). */
+static void follow_end(struct pull *p)
+{
+	for (size_t i = 0; i < p->n_blobs; i++) {
+		(void)st_reg_follow_free(p->blobs[i].follow);
+		p->blobs[i].follow = NULL;
+	}
+}
 
 static void pull_release(struct pull *p)
 {
+	follow_end(p);
 	for (size_t i = 0; i < p->n_docs; i++) {
 		st_buf_release(&p->docs[i]);
 		st_descriptor_release(&p->doc_desc[i]);
@@ -129,6 +144,7 @@ static int add_blob(struct pull *p, const struct st_descriptor *d, enum st_reg_k
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	p->blobs = v;
 	v[p->n_blobs].kind = kind;
+	v[p->n_blobs].follow = NULL;
 	if (st_descriptor_copy(&v[p->n_blobs].desc, d, err) < 0)
 		return -ST_ENOMEM;
 	p->n_blobs++;
@@ -168,6 +184,7 @@ static int take_manifest(struct pull *p, struct st_buf *body, const struct st_de
 	if (rc < 0)
 		return st_error_wrap(err, "registry %s, repository %s: manifest %s",
 		                     st_reg_client_domain(p->c), p->repo, dg);
+	p->artifact = !st_media_type_is_config(m.config.media_type);
 	rc = add_blob(p, &m.config, ST_REG_BLOB_CONFIG, err);
 	for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
 		rc = add_blob(p, &m.layers[i], ST_REG_BLOB_LAYER, err);
@@ -253,6 +270,100 @@ static int tag(struct pull *p, const struct st_ref *r, struct st_pull_result *ou
 	return 0;
 }
 
+/* ---- layers extracted while they download ---- */
+
+/* Is snapshots/<chain hex> there already? */
+static bool have_snapshot(struct pull *p, const struct st_digest *chain)
+{
+	char path[ST_DIGEST_HEX_MAX + 16];
+
+	memcpy(path, "snapshots/", 10);
+	st_digest_hex(chain, path + 10);
+	return faccessat(st_store_root_fd(p->store), path, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Followers for the `room` largest layers of manifest m still to download whose snapshots are
+ * missing. */
+static int follow_largest(struct pull *p, const struct st_manifest *m,
+                          const struct st_image_config *cfg, const struct st_digest *chains,
+                          size_t room, struct st_error *err)
+{
+	for (; room > 0; room--) {
+		struct st_reg_fetch *best = NULL;
+		size_t li = 0;
+		for (size_t i = 0; i < p->n_blobs; i++) {
+			struct st_reg_fetch *b = &p->blobs[i];
+			size_t k = 0;
+			if (b->kind != ST_REG_BLOB_LAYER || b->follow ||
+			    (best && b->desc.size <= best->desc.size))
+				continue;
+			while (k < m->n_layers &&
+			       !st_digest_equal(&m->layers[k].digest, &b->desc.digest))
+				k++;
+			if (k < m->n_layers && !have_snapshot(p, &chains[k])) {
+				best = b;
+				li = k;
+			}
+		}
+		if (!best)
+			return 0;
+		if (st_reg_follow_new(p->store, &m->layers[li], &cfg->diff_ids[li], &chains[li],
+		                      &best->follow, err) < 0)
+			return -ST_ENOMEM;
+	}
+	return 0;
+}
+
+/* Moves the config to the front of p->blobs and downloads it alone; *done: 1 when it did. */
+static int fetch_config_first(struct pull *p, uint64_t *fetched, size_t *done, struct st_error *err)
+{
+	struct st_reg_fetch t;
+	size_t i = 0;
+
+	while (i < p->n_blobs && p->blobs[i].kind != ST_REG_BLOB_CONFIG)
+		i++;
+	if (i == p->n_blobs)
+		return 0; /* in the store already */
+	t = p->blobs[i];
+	p->blobs[i] = p->blobs[0];
+	p->blobs[0] = t;
+	*done = 1;
+	return st_reg_fetch_blobs(p->c, p->store, p->repo, p->blobs, 1, fetched, err);
+}
+
+/* When the pulled image is to be unpacked: its config first (the snapshots are named by chain
+ * IDs, made of its diffIDs), then followers for its largest missing layers, as many as there are
+ * processors (up to 4). Anything unusual (no config, layers and diffIDs that disagree) is left to
+ * unpack, which reports it. *done: how many blobs at the front of p->blobs are fetched. */
+static int plan_follow(struct pull *p, const struct st_registry_opts *o, uint64_t *fetched,
+                       size_t *done, struct st_error *err)
+{
+	cleanup_buf struct st_buf raw = ST_BUF_INIT;
+	cleanup_free struct st_digest *chains = NULL;
+	struct st_image_config cfg = {0};
+	struct st_manifest m;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t room = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (size_t)ncpu;
+	int rc;
+
+	*done = 0;
+	if ((o && (o->no_unpack || o->all_platforms)) || p->artifact || p->n_docs == 0 ||
+	    st_manifest_parse(p->docs[p->n_docs - 1].data, p->docs[p->n_docs - 1].len,
+	                      p->doc_desc[p->n_docs - 1].media_type, &m, NULL) < 0)
+		return 0;
+	rc = fetch_config_first(p, fetched, done, err);
+	chains = calloc(m.n_layers + 1, sizeof(*chains));
+	if (rc == 0 && chains && m.n_layers > 0 &&
+	    st_store_read_blob(p->store, &m.config.digest, ST_MAX_CONFIG_SIZE, &raw, NULL) == 0 &&
+	    st_image_config_parse(raw.data, raw.len, &cfg, NULL) == 0 &&
+	    cfg.n_diff_ids == m.n_layers &&
+	    st_image_chain_ids(cfg.diff_ids, m.n_layers, chains, NULL) == 0)
+		rc = follow_largest(p, &m, &cfg, chains, room, err);
+	st_image_config_release(&cfg);
+	st_manifest_release(&m);
+	return rc;
+}
+
 static int pull_ref(struct pull *p, const struct st_ref *r, const struct st_registry_opts *o,
                     struct st_pull_result *out, struct st_error *err)
 {
@@ -260,6 +371,7 @@ static int pull_ref(struct pull *p, const struct st_ref *r, const struct st_regi
 	struct st_descriptor d = {0};
 	enum st_manifest_kind kind;
 	char ref[ST_DIGEST_STR_MAX];
+	size_t done = 0;
 	int rc;
 
 	if (r->has_digest)
@@ -273,9 +385,14 @@ static int pull_ref(struct pull *p, const struct st_ref *r, const struct st_regi
 	d.size = body.len;
 	rc = st_manifest_kind_is_index(kind) ? take_index(p, &body, &d, o, err)
 	                                     : take_manifest(p, &body, &d, err);
+	if (st_manifest_kind_is_index(kind))
+		p->artifact = false; /* the index's platform manifest decides, when unpacked */
 	if (rc == 0)
-		rc = st_reg_fetch_blobs(p->c, p->store, p->repo, p->blobs, p->n_blobs,
+		rc = plan_follow(p, o, &out->bytes_fetched, &done, err);
+	if (rc == 0)
+		rc = st_reg_fetch_blobs(p->c, p->store, p->repo, p->blobs + done, p->n_blobs - done,
 		                        &out->bytes_fetched, err);
+	follow_end(p);
 	if (rc == 0)
 		rc = write_docs(p, err);
 	return rc < 0 ? rc : tag(p, r, out, err);
@@ -315,7 +432,8 @@ int st_registry_pull(struct st_store *store, const char *refstr,
 	rc = st_reg_client_new(r.domain, opts, &p.c, err);
 	if (rc == 0 && (rc = st_store_lease(store, err)) == 0) {
 		rc = pull_ref(&p, &r, opts, &res, err);
-		if (rc == 0 && !(opts && opts->no_unpack))
+		/* an artifact (a signature, an SBOM) is kept as it came: nothing to extract */
+		if (rc == 0 && !(opts && opts->no_unpack) && !p.artifact)
 			rc = unpack(store, &res.desc, opts, err);
 		st_store_unlease(store);
 	}

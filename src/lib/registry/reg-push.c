@@ -1,7 +1,10 @@
 /* reg-push.c: `push`: every blob HEADed first and skipped when the registry has it, mounted from
  * another repository of the registry when it is known to live there, else uploaded (one PUT, or
- * PATCH chunks past the chunk size); manifests last, an index after the manifests it names. */
-#include "registry/registry-internal.h"
+ * PATCH chunks past the chunk size). The blobs of the image (of every manifest of an index, each
+ * once) go up in parallel, `parallel` at once, each thread on its own connection, the largest
+ * first; manifests go last, an index after the manifests it names. A manifest with a `subject` is
+ * listed under the referrers tag schema when the registry has no referrers API. */
+#include "registry/reg-curl.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +16,54 @@
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
+struct blob_job {
+	struct st_descriptor desc;
+	enum st_reg_kind kind;
+};
+
+/* A manifest or index to put once the blobs are up. */
+struct doc {
+	struct st_descriptor desc;
+	struct st_buf body;
+	char *reference; /* tag, or digest */
+};
+
 struct push {
 	struct st_reg_client *c;
 	struct st_store *store;
 	const char *repo; /* destination path */
 	const char *domain;
 	char *repo_name; /* "domain/path" */
+	struct blob_job *blobs;
+	size_t n_blobs;
+	struct doc *docs;
+	size_t n_docs;
+	/* the parallel upload: jobs taken in `order`; the first failure stops the others */
+	size_t *order;
+	atomic_size_t next;
+	atomic_bool stop;
+	pthread_mutex_t lock;
+	int rc;
+	struct st_error err;
 };
 
-static int request(struct push *p, struct st_reg_req *rq, struct st_reg_resp *rs,
+static void push_release(struct push *p)
+{
+	for (size_t i = 0; i < p->n_blobs; i++)
+		st_descriptor_release(&p->blobs[i].desc);
+	for (size_t i = 0; i < p->n_docs; i++) {
+		st_descriptor_release(&p->docs[i].desc);
+		st_buf_release(&p->docs[i].body);
+		free(p->docs[i].reference);
+	}
+	free(p->blobs);
+	free(p->docs);
+	free(p->order);
+	free(p->repo_name);
+}
+
+/* One request of this push, on handle h (NULL: the client's), with push (and pull) scope. */
+static int request(struct push *p, CURL *h, struct st_reg_req *rq, struct st_reg_resp *rs,
                    const char *scope_extra, struct st_error *err)
 {
 	cleanup_buf struct st_buf scope = ST_BUF_INIT;
@@ -31,10 +73,11 @@ static int request(struct push *p, struct st_reg_req *rq, struct st_reg_resp *rs
 		return -ST_ENOMEM;
 	rq->scope = scope.data;
 	rq->repo = p->repo;
-	return st_reg_do(p->c, rq, rs, err);
+	rq->cancel = &p->stop;
+	return st_reg_do_on(p->c, h, rq, rs, err);
 }
 
-static int blob_exists(struct push *p, const char *dg, bool *out, struct st_error *err)
+static int blob_exists(struct push *p, CURL *h, const char *dg, bool *out, struct st_error *err)
 {
 	cleanup_buf struct st_buf url = ST_BUF_INIT;
 	struct st_reg_req rq = ST_REG_REQ_INIT;
@@ -46,7 +89,7 @@ static int blob_exists(struct push *p, const char *dg, bool *out, struct st_erro
 	rq.method = "HEAD";
 	rq.url = url.data;
 	rq.what = dg;
-	rc = request(p, &rq, &rs, NULL, err);
+	rc = request(p, h, &rq, &rs, NULL, err);
 	if (rc == 0 && rs.status != 200 && rs.status != 404)
 		rc = st_reg_status_error(p->c, &rq, &rs, err);
 	*out = rs.status == 200;
@@ -55,7 +98,7 @@ static int blob_exists(struct push *p, const char *dg, bool *out, struct st_erro
 }
 
 /* POST an upload session (a mount attempt when `from` is set): 201 mounted, 202 Location. */
-static int start_upload(struct push *p, const char *dg, const char *from, bool *mounted,
+static int start_upload(struct push *p, CURL *h, const char *dg, const char *from, bool *mounted,
                         char **location, struct st_error *err)
 {
 	cleanup_buf struct st_buf url = ST_BUF_INIT, extra = ST_BUF_INIT;
@@ -70,7 +113,7 @@ static int start_upload(struct push *p, const char *dg, const char *from, bool *
 	rq.method = "POST";
 	rq.url = url.data;
 	rq.what = dg;
-	rc = request(p, &rq, &rs, from ? extra.data : NULL, err);
+	rc = request(p, h, &rq, &rs, from ? extra.data : NULL, err);
 	*mounted = rc == 0 && rs.status == 201 && from;
 	if (rc == 0 && !*mounted && rs.status != 202)
 		rc = st_reg_status_error(p->c, &rq, &rs, err);
@@ -86,9 +129,8 @@ static int start_upload(struct push *p, const char *dg, const char *from, bool *
 }
 
 /* Sends fd[off..off+len) to the upload at *location; PUT (with `query`) or PATCH. */
-static int send_part(struct push *p, const struct st_descriptor *d, enum st_reg_kind kind, int fd,
-                     uint64_t off, uint64_t len, const char *query, char **location,
-                     struct st_error *err)
+static int send_part(struct push *p, CURL *h, const struct blob_job *b, int fd, uint64_t off,
+                     uint64_t len, const char *query, char **location, struct st_error *err)
 {
 	cleanup_buf struct st_buf url = ST_BUF_INIT;
 	struct st_reg_req rq = ST_REG_REQ_INIT;
@@ -97,7 +139,7 @@ static int send_part(struct push *p, const struct st_descriptor *d, enum st_reg_
 	bool put = query != NULL;
 	int rc;
 
-	st_digest_str(&d->digest, dg);
+	st_digest_str(&b->desc.digest, dg);
 	if (st_reg_upload_url("", *location, query, &url, err) < 0)
 		return -ST_ENOMEM;
 	rq.method = put ? "PUT" : "PATCH";
@@ -106,15 +148,15 @@ static int send_part(struct push *p, const struct st_descriptor *d, enum st_reg_
 	rq.body_fd = fd;
 	rq.fd_offset = off;
 	rq.fd_len = len;
-	rq.digest = &d->digest;
-	rq.kind = kind;
+	rq.digest = &b->desc.digest;
+	rq.kind = b->kind;
 	rq.content_type = "application/octet-stream";
 	if (!put && len > 0) {
 		snprintf(range, sizeof(range), "%llu-%llu", (unsigned long long)off,
 		         (unsigned long long)(off + len - 1));
 		rq.content_range = range;
 	}
-	rc = request(p, &rq, &rs, NULL, err);
+	rc = request(p, h, &rq, &rs, NULL, err);
 	if (rc == 0 && rs.status != (put ? 201 : 202))
 		rc = st_reg_status_error(p->c, &rq, &rs, err);
 	if (rc == 0 && !put && rs.location) {
@@ -125,102 +167,188 @@ static int send_part(struct push *p, const struct st_descriptor *d, enum st_reg_
 	return rc;
 }
 
-static int upload(struct push *p, const struct st_descriptor *d, enum st_reg_kind kind,
-                  char **location, struct st_error *err)
+static int upload(struct push *p, CURL *h, const struct blob_job *b, char **location,
+                  struct st_error *err)
 {
 	cleanup_fd int fd = -1;
 	cleanup_buf struct st_buf q = ST_BUF_INIT;
-	uint64_t chunk = st_reg_client_conf(p->c)->chunk_size, off = 0;
+	uint64_t chunk = st_reg_client_conf(p->c)->chunk_size, off = 0, size = b->desc.size;
 	char dg[ST_DIGEST_STR_MAX];
-	int rc = st_store_open_blob(p->store, &d->digest, &fd, err);
+	int rc = st_store_open_blob(p->store, &b->desc.digest, &fd, err);
 
 	if (rc < 0)
 		return rc;
-	st_digest_str(&d->digest, dg);
+	st_digest_str(&b->desc.digest, dg);
 	if (st_buf_adds(&q, "digest=", err) < 0 || st_reg_urlencode(dg, &q, err) < 0)
 		return -ST_ENOMEM;
-	if (d->size <= chunk)
-		return send_part(p, d, kind, fd, 0, d->size, q.data, location, err);
-	for (; off < d->size; off += chunk) {
-		uint64_t len = d->size - off < chunk ? d->size - off : chunk;
-		rc = send_part(p, d, kind, fd, off, len, NULL, location, err);
+	if (size <= chunk)
+		return send_part(p, h, b, fd, 0, size, q.data, location, err);
+	for (; off < size; off += chunk) {
+		uint64_t len = size - off < chunk ? size - off : chunk;
+		rc = send_part(p, h, b, fd, off, len, NULL, location, err);
 		if (rc < 0)
 			return rc;
 	}
-	return send_part(p, d, kind, fd, 0, 0, q.data, location, err);
+	return send_part(p, h, b, fd, 0, 0, q.data, location, err);
 }
 
-static int push_blob(struct push *p, const struct st_descriptor *d, enum st_reg_kind kind,
-                     struct st_error *err)
+static int push_blob(struct push *p, CURL *h, const struct blob_job *b, struct st_error *err)
 {
 	cleanup_buf struct st_buf from = ST_BUF_INIT;
 	cleanup_free char *location = NULL;
+	const struct st_descriptor *d = &b->desc;
 	char dg[ST_DIGEST_STR_MAX];
 	bool have = false, mounted = false;
 	int rc;
 
 	st_digest_str(&d->digest, dg);
-	st_reg_report(p->c, ST_REG_WAITING, kind, &d->digest, 0, d->size);
-	rc = blob_exists(p, dg, &have, err);
+	rc = blob_exists(p, h, dg, &have, err);
 	if (rc < 0)
 		return rc;
 	if (have) {
-		st_reg_report(p->c, ST_REG_EXISTS, kind, &d->digest, d->size, d->size);
+		st_reg_report(p->c, ST_REG_EXISTS, b->kind, &d->digest, d->size, d->size);
 		st_reg_sources_add(p->store, &d->digest, p->repo_name);
 		return 0;
 	}
 	if (st_reg_sources_find(p->store, &d->digest, p->domain, p->repo, &from, NULL) < 0)
 		st_buf_reset(&from);
-	rc = start_upload(p, dg, from.len ? from.data : NULL, &mounted, &location, err);
+	rc = start_upload(p, h, dg, from.len ? from.data : NULL, &mounted, &location, err);
 	if (rc == 0 && !mounted) {
-		st_reg_report(p->c, ST_REG_UPLOADING, kind, &d->digest, 0, d->size);
-		rc = upload(p, d, kind, &location, err);
+		st_reg_report(p->c, ST_REG_UPLOADING, b->kind, &d->digest, 0, d->size);
+		rc = upload(p, h, b, &location, err);
 	}
 	if (rc < 0)
 		return rc;
-	st_reg_report(p->c, mounted ? ST_REG_MOUNTED : ST_REG_DONE, kind, &d->digest, d->size,
+	st_reg_report(p->c, mounted ? ST_REG_MOUNTED : ST_REG_DONE, b->kind, &d->digest, d->size,
 	              d->size);
 	st_reg_sources_add(p->store, &d->digest, p->repo_name);
 	return 0;
 }
 
-/* PUT of a manifest or index under `reference` (a tag or its digest). */
-static int put_doc(struct push *p, const struct st_descriptor *d, const struct st_buf *body,
-                   const char *reference, struct st_error *err)
-{
-	cleanup_buf struct st_buf url = ST_BUF_INIT;
-	struct st_reg_req rq = ST_REG_REQ_INIT;
-	struct st_reg_resp rs = {0};
-	struct st_digest got;
-	char dg[ST_DIGEST_STR_MAX];
-	int rc;
+/* ---- the blobs, in parallel ---- */
 
-	st_digest_str(&d->digest, dg);
-	if (st_buf_addf(&url, err, "/v2/%s/manifests/%s", p->repo, reference) < 0)
-		return -ST_ENOMEM;
-	rq.method = "PUT";
-	rq.url = url.data;
-	rq.what = dg;
-	rq.body = body->data;
-	rq.body_len = body->len;
-	rq.content_type = d->media_type;
-	rc = request(p, &rq, &rs, NULL, err);
-	if (rc == 0 && rs.status != 201)
-		rc = st_reg_status_error(p->c, &rq, &rs, err);
-	if (rc == 0 && rs.docker_digest && st_digest_parse_str(rs.docker_digest, &got, NULL) == 0 &&
-	    !st_digest_equal(&got, &d->digest))
-		rc = st_error_set(err, ST_EDIGEST, "registry %s: manifest %s stored as %s",
-		                  p->domain, dg, rs.docker_digest);
-	if (rc == 0)
-		st_reg_report(p->c, ST_REG_DONE, ST_REG_BLOB_MANIFEST, &d->digest, d->size,
-		              d->size);
-	st_reg_resp_release(&rs);
-	return rc;
+/* Takes jobs until none is left or one failed; h NULL is the client's own handle. */
+static void run_jobs(struct push *p, CURL *h)
+{
+	struct st_error err = ST_ERROR_INIT;
+
+	while (!atomic_load(&p->stop)) {
+		size_t i = atomic_fetch_add(&p->next, 1);
+		int rc;
+
+		if (i >= p->n_blobs)
+			return;
+		rc = push_blob(p, h, &p->blobs[p->order[i]], &err);
+		if (rc < 0) {
+			pthread_mutex_lock(&p->lock);
+			if (p->rc == 0) { /* the first failure; the others were cancelled by it */
+				p->rc = rc;
+				p->err = err;
+			}
+			atomic_store(&p->stop, true);
+			pthread_mutex_unlock(&p->lock);
+			return;
+		}
+	}
 }
 
-/* The blobs of one manifest, then the manifest itself. */
-static int push_manifest(struct push *p, const struct st_descriptor *d, const char *reference,
-                         struct st_error *err)
+static void *worker(void *arg)
+{
+	struct push *p = arg;
+	CURL *h = curl_easy_init();
+
+	if (h)
+		run_jobs(p, h);
+	curl_easy_cleanup(h);
+	return NULL;
+}
+
+/* Largest first: the longest upload starts at once, small ones fill in beside it. */
+static int make_order(struct push *p, struct st_error *err)
+{
+	p->order = calloc(p->n_blobs ? p->n_blobs : 1, sizeof(*p->order));
+	if (!p->order)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	for (size_t i = 0; i < p->n_blobs; i++) {
+		size_t j = i;
+		for (; j > 0 && p->blobs[p->order[j - 1]].desc.size < p->blobs[i].desc.size; j--)
+			p->order[j] = p->order[j - 1];
+		p->order[j] = i;
+	}
+	return 0;
+}
+
+static int push_blobs(struct push *p, struct st_error *err)
+{
+	pthread_t threads[64];
+	size_t want = st_reg_client_conf(p->c)->parallel, n_threads = 0;
+	int rc = make_order(p, err);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < p->n_blobs; i++)
+		st_reg_report(p->c, ST_REG_WAITING, p->blobs[i].kind, &p->blobs[i].desc.digest, 0,
+		              p->blobs[i].desc.size);
+	if (want > p->n_blobs)
+		want = p->n_blobs;
+	/* this thread is one of the `want` */
+	for (; n_threads + 1 < want && n_threads < sizeof(threads) / sizeof(threads[0]);
+	     n_threads++)
+		if (pthread_create(&threads[n_threads], NULL, worker, p) != 0)
+			break; /* fewer threads: the jobs still all run */
+	run_jobs(p, NULL);
+	for (size_t i = 0; i < n_threads; i++)
+		pthread_join(threads[i], NULL);
+	if (p->rc < 0 && err)
+		*err = p->err;
+	return p->rc;
+}
+
+/* ---- manifests ---- */
+
+static int add_blob(struct push *p, const struct st_descriptor *d, enum st_reg_kind kind,
+                    struct st_error *err)
+{
+	struct blob_job *v;
+
+	for (size_t i = 0; i < p->n_blobs; i++)
+		if (st_digest_equal(&p->blobs[i].desc.digest, &d->digest))
+			return 0;
+	v = realloc(p->blobs, (p->n_blobs + 1) * sizeof(*v));
+	if (!v)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	p->blobs = v;
+	v[p->n_blobs].kind = kind;
+	if (st_descriptor_copy(&v[p->n_blobs].desc, d, err) < 0)
+		return -ST_ENOMEM;
+	p->n_blobs++;
+	return 0;
+}
+
+/* Keeps a document to put under `reference` after the blobs (body taken). */
+static int add_doc(struct push *p, const struct st_descriptor *d, struct st_buf *body,
+                   const char *reference, struct st_error *err)
+{
+	struct doc *v = realloc(p->docs, (p->n_docs + 1) * sizeof(*v));
+
+	if (!v)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	p->docs = v;
+	memset(&v[p->n_docs], 0, sizeof(v[p->n_docs]));
+	v[p->n_docs].body = (struct st_buf)ST_BUF_INIT;
+	if (st_descriptor_copy(&v[p->n_docs].desc, d, err) < 0 ||
+	    !(v[p->n_docs].reference = strdup(reference))) {
+		st_descriptor_release(&v[p->n_docs].desc);
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	}
+	st_buf_swap(&v[p->n_docs].body, body);
+	p->n_docs++;
+	return 0;
+}
+
+/* A manifest: its config and layers to upload, itself to put under `reference`. */
+static int add_manifest(struct push *p, const struct st_descriptor *d, const char *reference,
+                        struct st_error *err)
 {
 	cleanup_buf struct st_buf body = ST_BUF_INIT;
 	struct st_manifest m;
@@ -231,15 +359,16 @@ static int push_manifest(struct push *p, const struct st_descriptor *d, const ch
 	rc = st_manifest_parse(body.data, body.len, d->media_type, &m, err);
 	if (rc < 0)
 		return rc;
-	rc = push_blob(p, &m.config, ST_REG_BLOB_CONFIG, err);
+	rc = add_blob(p, &m.config, ST_REG_BLOB_CONFIG, err);
 	for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
-		rc = push_blob(p, &m.layers[i], ST_REG_BLOB_LAYER, err);
+		rc = add_blob(p, &m.layers[i], ST_REG_BLOB_LAYER, err);
 	st_manifest_release(&m);
-	return rc < 0 ? rc : put_doc(p, d, &body, reference, err);
+	return rc < 0 ? rc : add_doc(p, d, &body, reference, err);
 }
 
-static int push_index(struct push *p, const struct st_descriptor *d, const char *reference,
-                      struct st_error *err)
+/* An index: every manifest it names (by digest), then itself under `reference`. */
+static int add_index(struct push *p, const struct st_descriptor *d, const char *reference,
+                     struct st_error *err)
 {
 	cleanup_buf struct st_buf body = ST_BUF_INIT;
 	struct st_index ix;
@@ -255,11 +384,54 @@ static int push_index(struct push *p, const struct st_descriptor *d, const char 
 			                  "the index names manifest %s, which is not in the store "
 			                  "(pull it with --all-platforms first)",
 			                  dg);
+		else if (st_manifest_kind_is_index(st_manifest_kind_of(ix.manifests[i].media_type)))
+			rc = st_error_set(err, ST_EUNSUPPORTED,
+			                  "the index names index %s: nested "
+			                  "indexes are not pushed",
+			                  dg);
 		else
-			rc = push_manifest(p, &ix.manifests[i], dg, err);
+			rc = add_manifest(p, &ix.manifests[i], dg, err);
 	}
 	st_index_release(&ix);
-	return rc < 0 ? rc : put_doc(p, d, &body, reference, err);
+	return rc < 0 ? rc : add_doc(p, d, &body, reference, err);
+}
+
+/* PUT of a manifest or index; then its subject's referrers list when the registry did not take
+ * the subject itself. */
+static int put_doc(struct push *p, const struct doc *doc, struct st_error *err)
+{
+	cleanup_buf struct st_buf url = ST_BUF_INIT;
+	const struct st_descriptor *d = &doc->desc;
+	struct st_reg_req rq = ST_REG_REQ_INIT;
+	struct st_reg_resp rs = {0};
+	struct st_digest got;
+	char dg[ST_DIGEST_STR_MAX];
+	int rc;
+
+	st_digest_str(&d->digest, dg);
+	if (st_buf_addf(&url, err, "/v2/%s/manifests/%s", p->repo, doc->reference) < 0)
+		return -ST_ENOMEM;
+	rq.method = "PUT";
+	rq.url = url.data;
+	rq.what = dg;
+	rq.body = doc->body.data;
+	rq.body_len = doc->body.len;
+	rq.content_type = d->media_type;
+	rc = request(p, NULL, &rq, &rs, NULL, err);
+	if (rc == 0 && rs.status != 201)
+		rc = st_reg_status_error(p->c, &rq, &rs, err);
+	if (rc == 0 && rs.docker_digest && st_digest_parse_str(rs.docker_digest, &got, NULL) == 0 &&
+	    !st_digest_equal(&got, &d->digest))
+		rc = st_error_set(err, ST_EDIGEST, "registry %s: manifest %s stored as %s",
+		                  p->domain, dg, rs.docker_digest);
+	if (rc == 0)
+		rc = st_reg_referrers_note(p->c, p->repo, d, &doc->body, rs.oci_subject != NULL,
+		                           err);
+	if (rc == 0)
+		st_reg_report(p->c, ST_REG_DONE, ST_REG_BLOB_MANIFEST, &d->digest, d->size,
+		              d->size);
+	st_reg_resp_release(&rs);
+	return rc;
 }
 
 /* True when the registry's tag already names exactly this digest: then every blob is there. */
@@ -276,8 +448,8 @@ static bool already_there(struct push *p, const struct st_descriptor *d, const c
 	rq.method = "HEAD";
 	rq.url = url.data;
 	rq.accept = d->media_type;
-	same = request(p, &rq, &rs, NULL, NULL) == 0 && rs.status == 200 && rs.docker_digest &&
-	       st_digest_parse_str(rs.docker_digest, &got, NULL) == 0 &&
+	same = request(p, NULL, &rq, &rs, NULL, NULL) == 0 && rs.status == 200 &&
+	       rs.docker_digest && st_digest_parse_str(rs.docker_digest, &got, NULL) == 0 &&
 	       st_digest_equal(&got, &d->digest);
 	st_reg_resp_release(&rs);
 	return same;
@@ -286,14 +458,22 @@ static bool already_there(struct push *p, const struct st_descriptor *d, const c
 static int push_desc(struct push *p, const struct st_descriptor *d, const char *reference,
                      struct st_error *err)
 {
+	int rc;
+
 	if (already_there(p, d, reference)) {
 		st_reg_report(p->c, ST_REG_EXISTS, ST_REG_BLOB_MANIFEST, &d->digest, d->size,
 		              d->size);
 		return 0;
 	}
 	if (st_manifest_kind_is_index(st_manifest_kind_of(d->media_type)))
-		return push_index(p, d, reference, err);
-	return push_manifest(p, d, reference, err);
+		rc = add_index(p, d, reference, err);
+	else
+		rc = add_manifest(p, d, reference, err);
+	if (rc == 0)
+		rc = push_blobs(p, err);
+	for (size_t i = 0; rc == 0 && i < p->n_docs; i++)
+		rc = put_doc(p, &p->docs[i], err);
+	return rc;
 }
 
 int st_registry_push(struct st_store *store, const char *src, const char *dest,
@@ -308,6 +488,7 @@ int st_registry_push(struct st_store *store, const char *src, const char *dest,
 
 	if (rc < 0)
 		return rc;
+	pthread_mutex_init(&p.lock, NULL);
 	rc = st_image_lookup(store, src, &d, err);
 	if (rc == -ST_ENOTFOUND && err && !err->msg[0])
 		st_error_set(err, ST_ENOTFOUND, "no image '%s' in the store", src);
@@ -331,7 +512,8 @@ int st_registry_push(struct st_store *store, const char *src, const char *dest,
 	}
 	if (rc == 0 && out_digest)
 		*out_digest = d.digest;
-	free(p.repo_name);
+	push_release(&p);
+	pthread_mutex_destroy(&p.lock);
 	st_reg_client_free(p.c);
 	st_descriptor_release(&d);
 	st_ref_release(&r);

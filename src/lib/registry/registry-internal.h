@@ -4,6 +4,7 @@
 #ifndef ST_REGISTRY_INTERNAL_H
 #define ST_REGISTRY_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -141,6 +142,7 @@ struct st_reg_resp {
 	char *location;      /* Location */
 	char *content_type;  /* Content-Type (parameters dropped) */
 	char *docker_digest; /* Docker-Content-Digest */
+	char *oci_subject;   /* OCI-Subject: the registry took a pushed manifest's subject */
 	uint64_t content_length;
 };
 void st_reg_resp_release(struct st_reg_resp *r);
@@ -162,6 +164,8 @@ struct st_reg_req {
 	const char *repo, *what;
 	enum st_reg_kind kind;
 	const struct st_digest *digest; /* progress of an upload */
+	/* when set (another upload failed), a body upload stops and nothing is retried */
+	const atomic_bool *cancel;
 };
 #define ST_REG_REQ_INIT       \
 	{                     \
@@ -180,10 +184,29 @@ int st_reg_status_error(struct st_reg_client *c, const struct st_reg_req *rq,
 void st_reg_report(struct st_reg_client *c, enum st_reg_state state, enum st_reg_kind kind,
                    const struct st_digest *d, uint64_t done, uint64_t total);
 
+/* ---- layers extracted while they download (reg-follow.c) ---- */
+
+struct st_reg_follow;
+/* A follower that will make the snapshot of `layer` (diffID, chain ID) from its download. */
+int st_reg_follow_new(struct st_store *store, const struct st_descriptor *layer,
+                      const struct st_digest *diff_id, const struct st_digest *chain_id,
+                      struct st_reg_follow **out, struct st_error *err);
+/* The fetcher's side (NULL f is a no-op): the blob writer exists (the extraction starts; a
+ * second writer means the download started over, which breaks the follower), it holds `size`
+ * bytes, it was committed, or the download failed. */
+void st_reg_follow_attach(struct st_reg_follow *f, const struct st_blob_writer *w);
+void st_reg_follow_grow(struct st_reg_follow *f, uint64_t size);
+void st_reg_follow_done(struct st_reg_follow *f, uint64_t size);
+void st_reg_follow_break(struct st_reg_follow *f);
+/* Waits for the extraction (breaking it first if the blob was not committed) and frees: 0 when
+ * the snapshot was made, else why not (-ST_ENOTFOUND: never started). */
+int st_reg_follow_free(struct st_reg_follow *f);
+
 /* A blob to download into the store. */
 struct st_reg_fetch {
 	struct st_descriptor desc;
 	enum st_reg_kind kind;
+	struct st_reg_follow *follow; /* a layer extracted as it downloads, or NULL */
 };
 /* Downloads the blobs in parallel (at most conf.parallel at once) into the store, each
  * verified against its digest and size, resuming with Range after an interruption. Adds the
@@ -191,6 +214,19 @@ struct st_reg_fetch {
 int st_reg_fetch_blobs(struct st_reg_client *c, struct st_store *store, const char *repo,
                        const struct st_reg_fetch *blobs, size_t n, uint64_t *fetched,
                        struct st_error *err);
+
+/* ---- referrers (distribution-spec v1.1) ---- */
+
+/* The referrers tag schema's tag of a subject digest: "<alg>-<encoded>", the algorithm cut to 32
+ * and the encoded part to 64 characters, characters a tag cannot hold as '-'. */
+void st_reg_referrers_tag(const struct st_digest *subject, char out[ST_DIGEST_STR_MAX]);
+/* After a manifest or index `d` (bytes `body`) was put to `repo`: when it has a subject and the
+ * registry did not take it (`took_subject`: no OCI-Subject header in its answer, so no referrers
+ * API), adds d's descriptor (with its artifactType and annotations) to the image index under the
+ * subject's referrers tag, unless already there. A tag that holds something else than an OCI
+ * index is -ST_EINVALID and left alone. */
+int st_reg_referrers_note(struct st_reg_client *c, const char *repo, const struct st_descriptor *d,
+                          const struct st_buf *body, bool took_subject, struct st_error *err);
 
 /* ---- where blobs are known to live (for cross-repository mounts) ---- */
 

@@ -2,7 +2,7 @@
 #ifndef ST_SERVE_HTTP_H
 #define ST_SERVE_HTTP_H
 
-#include <microhttpd.h>
+#include "serve/mhd-api.h"
 
 #include "serve/serve-internal.h"
 

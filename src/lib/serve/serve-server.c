@@ -141,9 +141,12 @@ static int start_daemon(struct st_server *srv, struct st_error *err)
 int st_serve_start(struct st_store *store, const struct st_serve_opts *opts, struct st_server **out,
                    struct st_error *err)
 {
-	struct st_server *srv = calloc(1, sizeof(*srv));
-	int rc;
+	struct st_server *srv;
+	int rc = st_mhd_load(err);
 
+	if (rc < 0)
+		return rc;
+	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return st_error_set(err, ST_ENOMEM, "server");
 	rc = init(srv, store, opts, err);

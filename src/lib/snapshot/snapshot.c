@@ -65,24 +65,21 @@ static int lock_chain(struct st_store *s, const char *hex, int *out_fd, struct s
 	return 0;
 }
 
-/* Extracts layer `d` into a temporary directory, verifies it, renames it to `final`. */
+/* Extracts layer `d`, read from fd (its blob, or its bytes as they download), into a temporary
+ * directory, verifies it, renames it to `final`. */
 static int extract_verified(struct st_store *s, const struct st_descriptor *d,
-                            const struct st_digest *diff_id, const char *final,
+                            const struct st_digest *diff_id, int fd, const char *final,
                             struct st_error *err)
 {
 	struct st_layer_apply_opts ao = {.mode = ST_LAYER_APPLY_OVERLAY};
 	struct st_layer_apply_stats stats;
 	char rnd[17], tmp[4200], dg[ST_DIGEST_STR_MAX];
-	cleanup_fd int fd = -1;
 	int rc;
 
 	rc = st_random_hex(rnd, 8, err);
 	if (rc < 0)
 		return rc;
 	(void)snprintf(tmp, sizeof(tmp), "%s/" SNAP_DIR "/.tmp-%s", st_store_root(s), rnd);
-	rc = st_store_open_blob(s, &d->digest, &fd, err);
-	if (rc < 0)
-		return rc;
 	rc = st_layer_extract_new(tmp, fd, &ao, &stats, err);
 	st_digest_str(&d->digest, dg);
 	if (rc < 0)
@@ -101,12 +98,14 @@ static int extract_verified(struct st_store *s, const struct st_descriptor *d,
 	return rc;
 }
 
+/* Makes the snapshot of `chain` unless it exists, from fd, or when fd < 0 from the layer's
+ * blob; its path in *out_dir unless out_dir is NULL. */
 static int prepare_one(struct st_store *s, const struct st_descriptor *d,
-                       const struct st_digest *diff_id, const struct st_digest *chain,
+                       const struct st_digest *diff_id, const struct st_digest *chain, int fd,
                        char **out_dir, struct st_error *err)
 {
 	char hex[ST_DIGEST_HEX_MAX + 1], path[4200];
-	cleanup_fd int lock = -1;
+	cleanup_fd int lock = -1, blob = -1;
 	struct stat st;
 	int rc = 0;
 
@@ -115,10 +114,14 @@ static int prepare_one(struct st_store *s, const struct st_descriptor *d,
 	if (stat(path, &st) < 0) {
 		rc = lock_chain(s, hex, &lock, err);
 		/* the one that held the lock before us may have made it */
-		if (rc == 0 && stat(path, &st) < 0)
-			rc = extract_verified(s, d, diff_id, path, err);
+		if (rc == 0 && stat(path, &st) < 0) {
+			if (fd < 0 && (rc = st_store_open_blob(s, &d->digest, &blob, err)) == 0)
+				fd = blob;
+			if (rc == 0)
+				rc = extract_verified(s, d, diff_id, fd, path, err);
+		}
 	}
-	if (rc < 0)
+	if (rc < 0 || !out_dir)
 		return rc;
 	*out_dir = strdup(path);
 	return *out_dir ? 0 : st_error_set(err, ST_ENOMEM, "out of memory");
@@ -152,7 +155,7 @@ int st_snapshot_prepare(struct st_store *s, const struct st_image *img,
 	}
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		rc = prepare_one(s, &img->manifest.layers[i], &img->config.diff_ids[i],
-		                 &c.chain_ids[i], &c.dirs[i], err);
+		                 &c.chain_ids[i], -1, &c.dirs[i], err);
 		if (rc == 0)
 			c.n++;
 	}
@@ -163,6 +166,15 @@ int st_snapshot_prepare(struct st_store *s, const struct st_image *img,
 	}
 	*out = c;
 	return 0;
+}
+
+int st_snapshot_extract_fd(struct st_store *s, const struct st_descriptor *layer,
+                           const struct st_digest *diff_id, const struct st_digest *chain_id,
+                           int fd, struct st_error *err)
+{
+	int rc = snap_dirs(s, err);
+
+	return rc < 0 ? rc : prepare_one(s, layer, diff_id, chain_id, fd, NULL, err);
 }
 
 static bool valid_holder(const char *h)

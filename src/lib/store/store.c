@@ -245,6 +245,21 @@ uint64_t st_blob_writer_size(const struct st_blob_writer *w)
 	return w->size;
 }
 
+int st_blob_writer_reopen(const struct st_blob_writer *w, int *out_fd, struct st_error *err)
+{
+	char path[40];
+	int fd;
+
+	if (w->fd < 0)
+		return st_error_set(err, ST_EINVALID, "reopen of a finished blob writer");
+	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", w->fd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return st_error_sys(err, "reopen temporary blob in '%s/tmp'", w->store->root);
+	*out_fd = fd;
+	return 0;
+}
+
 static int link_into_place(struct st_blob_writer *w, const char *hex, struct st_error *err)
 {
 	char proc[64];

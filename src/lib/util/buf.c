@@ -30,7 +30,9 @@ void st_buf_release(struct st_buf *b)
 void st_buf_reset(struct st_buf *b)
 {
 	b->len = 0;
-	b->data[0] = '\0';
+	/* never a write to st_buf_empty: every thread's empty buffers share it */
+	if (b->cap)
+		b->data[0] = '\0';
 }
 
 int st_buf_grow(struct st_buf *b, size_t extra, struct st_error *err)
