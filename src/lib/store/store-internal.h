@@ -26,6 +26,7 @@ struct st_store {
 	int blobs512_fd; /* blobs/sha512, -1 until needed */
 	int tmp_fd;
 	int lease_fd; /* locks/gc: shared = lease, exclusive = gc */
+	int queue_fd; /* locks/gc-queue: the turnstile that queues new leases behind gc */
 	int lease_depth;
 	int index_lock_fd; /* locks/index: exclusive while index.json is rewritten */
 	struct gc_root *roots;
@@ -37,5 +38,7 @@ struct st_store {
 };
 
 int st_store_blobs_dir(struct st_store *s, enum st_digest_alg alg, struct st_error *err);
+/* flock(fd, op), retried on EINTR. */
+int st_store_flock(int fd, int op);
 
 #endif

@@ -53,7 +53,7 @@ int st_store_open(const char *root, struct st_store **out, struct st_error *err)
 	if (!s)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	s->root_fd = s->blobs_fd = s->blobs512_fd = s->tmp_fd = -1;
-	s->lease_fd = s->index_lock_fd = -1;
+	s->lease_fd = s->queue_fd = s->index_lock_fd = -1;
 	s->root = strdup(root);
 	if (!s->root) {
 		rc = st_error_set(err, ST_ENOMEM, "out of memory");
@@ -72,6 +72,7 @@ int st_store_open(const char *root, struct st_store **out, struct st_error *err)
 	if ((rc = s->blobs_fd = st_open_dir_at(s->root_fd, "blobs/sha256", err)) < 0 ||
 	    (rc = s->tmp_fd = st_open_dir_at(s->root_fd, "tmp", err)) < 0 ||
 	    (rc = s->lease_fd = open_lock(s, "locks/gc", err)) < 0 ||
+	    (rc = s->queue_fd = open_lock(s, "locks/gc-queue", err)) < 0 ||
 	    (rc = s->index_lock_fd = open_lock(s, "locks/index", err)) < 0)
 		goto fail;
 	if ((rc = ensure_file(s, "oci-layout", oci_layout, err)) < 0 ||
@@ -90,8 +91,8 @@ void st_store_free(struct st_store *s)
 		return;
 	if (s->lease_depth > 0 && s->lease_fd >= 0)
 		(void)flock(s->lease_fd, LOCK_UN);
-	int fds[] = {s->root_fd, s->blobs_fd, s->blobs512_fd,
-	             s->tmp_fd,  s->lease_fd, s->index_lock_fd};
+	int fds[] = {s->root_fd,  s->blobs_fd, s->blobs512_fd,  s->tmp_fd,
+	             s->lease_fd, s->queue_fd, s->index_lock_fd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			(void)close(fds[i]);
@@ -132,13 +133,33 @@ int st_store_blobs_dir(struct st_store *s, enum st_digest_alg alg, struct st_err
 
 /* ---- leases ---- */
 
+int st_store_flock(int fd, int op)
+{
+	int rc;
+
+	do
+		rc = flock(fd, op);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/* flock() grants a shared lock while others hold it shared, even with an exclusive waiter, so
+ * overlapping writers could keep gc out forever. The turnstile queues them: a writer passes
+ * locks/gc-queue (shared, held for an instant) on its way to locks/gc; gc holds the turnstile
+ * exclusively while it waits for the writers already in, so those that come later wait for gc
+ * instead of overtaking it. */
 int st_store_lease(struct st_store *s, struct st_error *err)
 {
+	int rc;
+
 	if (s->lease_depth++ > 0)
 		return 0;
-	while (flock(s->lease_fd, LOCK_SH) < 0) {
-		if (errno == EINTR)
-			continue;
+	rc = st_store_flock(s->queue_fd, LOCK_SH);
+	if (rc == 0) {
+		rc = st_store_flock(s->lease_fd, LOCK_SH);
+		(void)st_store_flock(s->queue_fd, LOCK_UN);
+	}
+	if (rc < 0) {
 		s->lease_depth = 0;
 		return st_error_sys(err, "lock store '%s'", s->root);
 	}
@@ -155,12 +176,19 @@ void st_store_unlease(struct st_store *s)
 
 /* ---- blob writer ---- */
 
+/* Writeback is started every WRITEBACK_STEP bytes (sync_file_range), so the disk writes while
+ * the bytes still arrive and the fsync of the commit waits only for the tail. */
+#define WRITEBACK_STEP (8u << 20)
+
 struct st_blob_writer {
 	struct st_store *store;
 	int fd;
 	char tmpname[40]; /* non-empty when a named temporary file is used */
 	struct st_hasher hasher;
+	uint64_t writeback_from; /* bytes before this offset have had writeback started */
 	bool committed;
+	bool leased;          /* holds the store's lease (released when freed) */
+	bool lease_at_commit; /* ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT */
 };
 
 static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
@@ -179,24 +207,30 @@ static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
 	w->fd = openat(w->store->tmp_fd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (w->fd < 0)
 		return st_error_sys(err, "create '%s/tmp/%s'", w->store->root, w->tmpname);
+	/* gc removes what is in tmp/ but files locked by a live writer (a writer without the
+	 * lease may be alive while gc runs) */
+	if (st_store_flock(w->fd, LOCK_EX | LOCK_NB) < 0)
+		return st_error_sys(err, "lock '%s/tmp/%s'", w->store->root, w->tmpname);
 	return 0;
 }
 
-int st_blob_writer_new(struct st_store *s, struct st_blob_writer **out, struct st_error *err)
+int st_blob_writer_open(struct st_store *s, unsigned flags, struct st_blob_writer **out,
+                        struct st_error *err)
 {
 	struct st_blob_writer *w = calloc(1, sizeof(*w));
-	int rc;
+	int rc = 0;
 
 	if (!w)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	w->store = s;
 	w->fd = -1;
-	rc = st_store_lease(s, err);
-	if (rc < 0) {
-		free(w);
-		return rc;
+	w->lease_at_commit = flags & ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT;
+	if (!w->lease_at_commit) {
+		rc = st_store_lease(s, err);
+		w->leased = rc == 0;
 	}
-	rc = st_hasher_init(&w->hasher, ST_DIGEST_SHA256, err);
+	if (rc == 0)
+		rc = st_hasher_init(&w->hasher, ST_DIGEST_SHA256, err);
 	if (rc == 0)
 		rc = writer_open_tmp(w, err);
 	if (rc < 0) {
@@ -205,6 +239,11 @@ int st_blob_writer_new(struct st_store *s, struct st_blob_writer **out, struct s
 	}
 	*out = w;
 	return 0;
+}
+
+int st_blob_writer_new(struct st_store *s, struct st_blob_writer **out, struct st_error *err)
+{
+	return st_blob_writer_open(s, 0, out, err);
 }
 
 int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len, struct st_error *err)
@@ -217,6 +256,13 @@ int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len, st
 	if (rc < 0)
 		return st_error_wrap(err, "write temporary blob in '%s/tmp'", w->store->root);
 	st_hasher_update(&w->hasher, p, len);
+	if (w->hasher.len - w->writeback_from >= WRITEBACK_STEP) {
+		/* advisory: a file system without it just writes back later */
+		(void)sync_file_range(w->fd, (off_t)w->writeback_from,
+		                      (off_t)(w->hasher.len - w->writeback_from),
+		                      SYNC_FILE_RANGE_WRITE);
+		w->writeback_from = w->hasher.len;
+	}
 	return 0;
 }
 
@@ -247,6 +293,38 @@ static int link_into_place(struct st_blob_writer *w, const char *hex, struct st_
 	return 0;
 }
 
+/* Names a verified blob: fsync (before the lease when the writer takes it only now, so gc
+ * never waits for a disk flush of a large blob), lease, link, fsync of the directory. */
+static int name_blob(struct st_blob_writer *w, const struct st_digest *got, const char *hex,
+                     struct st_error *err)
+{
+	bool synced = false;
+	int rc;
+
+	if (w->lease_at_commit && !st_store_has_blob(w->store, got)) {
+		if (fsync(w->fd) < 0)
+			return st_error_sys(err, "fsync blob sha256:%s", hex);
+		synced = true;
+	}
+	if (!w->leased) {
+		rc = st_store_lease(w->store, err);
+		if (rc < 0)
+			return rc;
+		w->leased = true;
+	}
+	/* under the lease: an existing blob stays until the caller's reference is written */
+	if (st_store_has_blob(w->store, got))
+		return 0;
+	if (!synced && fsync(w->fd) < 0)
+		return st_error_sys(err, "fsync blob sha256:%s", hex);
+	rc = link_into_place(w, hex, err);
+	if (rc < 0)
+		return rc;
+	if (fsync(w->store->blobs_fd) < 0)
+		return st_error_sys(err, "fsync '%s/blobs/sha256'", w->store->root);
+	return 0;
+}
+
 int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expected,
                           struct st_digest *out_digest, struct st_error *err)
 {
@@ -266,16 +344,9 @@ int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expe
 		                    "blob %s: content does not match its digest (got sha256:%s)",
 		                    want, hex);
 	}
-	if (st_store_has_blob(w->store, &got))
-		goto done;
-	if (fsync(w->fd) < 0)
-		return st_error_sys(err, "fsync blob sha256:%s", hex);
-	rc = link_into_place(w, hex, err);
+	rc = name_blob(w, &got, hex, err);
 	if (rc < 0)
 		return rc;
-	if (fsync(w->store->blobs_fd) < 0)
-		return st_error_sys(err, "fsync '%s/blobs/sha256'", w->store->root);
-done:
 	if (out_digest)
 		*out_digest = got;
 	return 0;
@@ -290,7 +361,8 @@ void st_blob_writer_free(struct st_blob_writer *w)
 	if (w->tmpname[0])
 		(void)unlinkat(w->store->tmp_fd, w->tmpname, 0);
 	st_hasher_release(&w->hasher);
-	st_store_unlease(w->store);
+	if (w->leased)
+		st_store_unlease(w->store);
 	free(w);
 }
 
