@@ -142,6 +142,9 @@ int srv_repos_open(struct st_store *store, struct st_error *err);
 int srv_link_write(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d,
                    const char *media_type, struct st_error *err);
 bool srv_link_exists(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d);
+/* Makes an existing link durable (layer links are written without a sync); no link is 0. */
+int srv_link_sync(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d,
+                  struct st_error *err);
 int srv_link_remove(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d,
                     struct st_error *err);
 /* The media type a manifest link records (malloc'd), or NULL. */
