@@ -28,7 +28,7 @@ if [ ! -x "$PEERS/serve-peers.sh" ]; then
 	echo "serve.sh: ../shared/bench/serve-peers.sh is missing: nothing to compare against, skipped" >&2
 	exit 0
 fi
-for t in docker-registry curl wrk ab python3; do
+for t in docker-registry curl wrk python3; do
 	command -v "$t" >/dev/null || { echo "serve.sh: needs $t (apt-get install docker-registry wrk apache2-utils curl)" >&2; exit 1; }
 done
 [ -x "$STRATA" ] || ninja -C "$BUILD" strata
