@@ -262,6 +262,7 @@ static void fsck_names_an_edited_blob(void **state)
 
 struct race {
 	struct st_store *gc_store, *late;
+	struct st_digest orphan; /* swept by gc while it holds the lease exclusively */
 	atomic_int gc_done, late_got_lease, late_saw_gc_done;
 };
 
@@ -279,7 +280,7 @@ static void *late_lease(void *arg)
 	struct race *r = arg;
 
 	assert_int_equal(st_store_lease(r->late, NULL), 0);
-	atomic_store(&r->late_saw_gc_done, atomic_load(&r->gc_done));
+	atomic_store(&r->late_saw_gc_done, !st_store_has_blob(r->late, &r->orphan));
 	atomic_store(&r->late_got_lease, 1);
 	st_store_unlease(r->late);
 	return NULL;
@@ -315,6 +316,7 @@ static void a_lease_taken_while_gc_waits_waits_for_gc(void **state)
 
 	assert_int_equal(st_store_open(f->dir, &r.gc_store, NULL), 0);
 	assert_int_equal(st_store_open(f->dir, &r.late, NULL), 0);
+	assert_int_equal(st_store_put_blob(f->s, "orphan", 6, NULL, &r.orphan, NULL), 0);
 	assert_int_equal(st_store_lease(f->s, NULL), 0);
 	assert_int_equal(pthread_create(&g, NULL, run_gc, &r), 0);
 	for (i = 0; i < 500 && !gc_is_queued(f->dir); i++)
