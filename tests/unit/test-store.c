@@ -361,6 +361,39 @@ static void a_writer_leasing_at_commit_lets_gc_run(void **state)
 	st_store_free(other);
 }
 
+/* O_DIRECT in 512 KiB chunks, an unaligned tail written buffered at the commit: the blob is
+ * the bytes given, whatever the cut of the writes. */
+static void a_direct_writer_stores_the_bytes_given(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = (3u << 19) + 4097; /* three chunks and an unaligned tail */
+	char *data = malloc(len);
+	struct st_blob_writer *w;
+	struct st_digest want, got;
+	struct st_buf back = ST_BUF_INIT;
+	size_t off = 0, step = 1;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)(i * 131 + (i >> 9));
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, data, len, &want, NULL), 0);
+	assert_int_equal(st_blob_writer_open(f->s, ST_BLOB_WRITER_OPEN_DIRECT, &w, NULL), 0);
+	while (off < len) { /* writes of growing, unaligned sizes */
+		size_t n = step < len - off ? step : len - off;
+		assert_int_equal(st_blob_writer_write(w, data + off, n, NULL), 0);
+		off += n;
+		step = step * 3 + 7;
+	}
+	assert_int_equal(st_blob_writer_size(w), len);
+	assert_int_equal(st_blob_writer_commit(w, &want, &got, NULL), 0);
+	st_blob_writer_free(w);
+	assert_int_equal(st_store_read_blob(f->s, &want, 0, &back, NULL), 0);
+	assert_int_equal(back.len, len);
+	assert_memory_equal(back.data, data, len);
+	st_buf_release(&back);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +412,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(a_lease_taken_while_gc_waits_waits_for_gc, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(a_writer_leasing_at_commit_lets_gc_run, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(a_direct_writer_stores_the_bytes_given, setup,
 	                                        teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);

@@ -58,8 +58,9 @@ int srv_upload_create(struct st_server *srv, const char *repo, struct srv_upload
 	if (rc == 0)
 		rc = st_store_open(st_store_root(srv->store), &up->store, err);
 	if (rc == 0)
-		rc = st_blob_writer_open(up->store, ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT, &up->w,
-		                         err);
+		rc = st_blob_writer_open(
+		        up->store, ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT | ST_BLOB_WRITER_OPEN_DIRECT,
+		        &up->w, err);
 	if (rc < 0) {
 		upload_free(up);
 		return rc;

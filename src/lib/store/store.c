@@ -179,6 +179,9 @@ void st_store_unlease(struct st_store *s)
 /* Writeback is started every WRITEBACK_STEP bytes (sync_file_range), so the disk writes while
  * the bytes still arrive and the fsync of the commit waits only for the tail. */
 #define WRITEBACK_STEP (8u << 20)
+/* ST_BLOB_WRITER_OPEN_DIRECT: chunks staged in an aligned buffer, written with O_DIRECT */
+#define DIRECT_CHUNK (512u << 10)
+#define DIRECT_ALIGN 4096u
 
 struct st_blob_writer {
 	struct st_store *store;
@@ -186,6 +189,8 @@ struct st_blob_writer {
 	char tmpname[40]; /* non-empty when a named temporary file is used */
 	struct st_hasher hasher;
 	uint64_t writeback_from; /* bytes before this offset have had writeback started */
+	char *dbuf;              /* O_DIRECT staging (DIRECT_CHUNK bytes), NULL when buffered */
+	size_t dlen;             /* bytes staged in dbuf */
 	bool committed;
 	bool leased;          /* holds the store's lease (released when freed) */
 	bool lease_at_commit; /* ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT */
@@ -214,6 +219,71 @@ static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
 	return 0;
 }
 
+/* O_DIRECT on the temporary when the file system takes it; else the writer stays buffered. */
+static int direct_begin(struct st_blob_writer *w, struct st_error *err)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+	void *p = NULL;
+
+	if (fl < 0 || fcntl(w->fd, F_SETFL, fl | O_DIRECT) < 0)
+		return 0;
+	if (posix_memalign(&p, DIRECT_ALIGN, DIRECT_CHUNK) != 0) {
+		(void)fcntl(w->fd, F_SETFL, fl);
+		return st_error_set(err, ST_ENOMEM, "out of memory for a blob buffer");
+	}
+	w->dbuf = p;
+	return 0;
+}
+
+/* Writes the staged bytes and leaves O_DIRECT: for the unaligned tail at the commit, or for
+ * good when a direct write is refused (EINVAL: a file system that takes the flag but not the
+ * writes). */
+static int direct_end(struct st_blob_writer *w, struct st_error *err)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+	int rc;
+
+	if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+		return st_error_sys(err, "temporary blob in '%s/tmp': clear O_DIRECT",
+		                    w->store->root);
+	rc = st_write_all(w->fd, w->dbuf, w->dlen, err);
+	free(w->dbuf);
+	w->dbuf = NULL;
+	w->dlen = 0;
+	return rc;
+}
+
+static int direct_write(struct st_blob_writer *w, const char *p, size_t len, struct st_error *err)
+{
+	while (len > 0) {
+		size_t n = DIRECT_CHUNK - w->dlen < len ? DIRECT_CHUNK - w->dlen : len;
+		ssize_t k;
+		memcpy(w->dbuf + w->dlen, p, n);
+		w->dlen += n;
+		p += n;
+		len -= n;
+		if (w->dlen < DIRECT_CHUNK)
+			continue;
+		do
+			k = write(w->fd, w->dbuf, DIRECT_CHUNK);
+		while (k < 0 && errno == EINTR);
+		if (k == (ssize_t)DIRECT_CHUNK) {
+			w->dlen = 0;
+			continue;
+		}
+		if (k >= 0 || errno == EINVAL) {
+			/* a short write leaves the file unaligned: the rest goes buffered */
+			memmove(w->dbuf, w->dbuf + (k > 0 ? k : 0),
+			        DIRECT_CHUNK - (size_t)(k > 0 ? k : 0));
+			w->dlen = DIRECT_CHUNK - (size_t)(k > 0 ? k : 0);
+			int rc = direct_end(w, err);
+			return rc < 0 ? rc : st_write_all(w->fd, p, len, err);
+		}
+		return st_error_sys(err, "write");
+	}
+	return 0;
+}
+
 int st_blob_writer_open(struct st_store *s, unsigned flags, struct st_blob_writer **out,
                         struct st_error *err)
 {
@@ -233,6 +303,8 @@ int st_blob_writer_open(struct st_store *s, unsigned flags, struct st_blob_write
 		rc = st_hasher_init(&w->hasher, ST_DIGEST_SHA256, err);
 	if (rc == 0)
 		rc = writer_open_tmp(w, err);
+	if (rc == 0 && (flags & ST_BLOB_WRITER_OPEN_DIRECT))
+		rc = direct_begin(w, err);
 	if (rc < 0) {
 		st_blob_writer_free(w);
 		return rc;
@@ -252,11 +324,11 @@ int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len, st
 
 	if (w->committed || w->fd < 0)
 		return st_error_set(err, ST_EINVALID, "write to a finished blob writer");
-	rc = st_write_all(w->fd, p, len, err);
+	rc = w->dbuf ? direct_write(w, p, len, err) : st_write_all(w->fd, p, len, err);
 	if (rc < 0)
 		return st_error_wrap(err, "write temporary blob in '%s/tmp'", w->store->root);
 	st_hasher_update(&w->hasher, p, len);
-	if (w->hasher.len - w->writeback_from >= WRITEBACK_STEP) {
+	if (!w->dbuf && w->hasher.len - w->writeback_from >= WRITEBACK_STEP) {
 		/* advisory: a file system without it just writes back later */
 		(void)sync_file_range(w->fd, (off_t)w->writeback_from,
 		                      (off_t)(w->hasher.len - w->writeback_from),
@@ -334,6 +406,8 @@ int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expe
 
 	if (w->committed || w->fd < 0)
 		return st_error_set(err, ST_EINVALID, "commit of a finished blob writer");
+	if (w->dbuf && direct_end(w, err) < 0)
+		return st_error_wrap(err, "write temporary blob in '%s/tmp'", w->store->root);
 	st_hasher_final(&w->hasher, &got);
 	w->committed = true;
 	st_digest_hex(&got, hex);
@@ -361,6 +435,7 @@ void st_blob_writer_free(struct st_blob_writer *w)
 	if (w->tmpname[0])
 		(void)unlinkat(w->store->tmp_fd, w->tmpname, 0);
 	st_hasher_release(&w->hasher);
+	free(w->dbuf);
 	if (w->leased)
 		st_store_unlease(w->store);
 	free(w);
