@@ -73,6 +73,22 @@ struct st_blob_writer; /* a blob being written into tmp/ */
 /* Starts a blob. Holds the store's writer lease until freed (gc waits for it). */
 ST_API int st_blob_writer_new(struct st_store *store, struct st_blob_writer **out,
                               struct st_error *err);
+
+enum st_blob_writer_open_flags {
+	/* No lease while the bytes stream in (an unnamed temporary is invisible to gc): commit
+	 * takes it once the bytes are verified and fsynced, and holds it until the writer is
+	 * freed, so the caller can record its reference (a link, a tag) before gc may look.
+	 * For long-lived writers (a registry's upload sessions), which would otherwise keep gc
+	 * waiting for as long as a client keeps an upload open. */
+	ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT = 1 << 0,
+	/* Bytes go to disk with O_DIRECT in aligned 512 KiB chunks where the file system allows
+	 * it (else buffered, as without the flag): no copy into the page cache, no writeback
+	 * at the commit. For large uploads that are not read back at once (a registry's). */
+	ST_BLOB_WRITER_OPEN_DIRECT = 1 << 1,
+};
+/* st_blob_writer_new with flags (enum st_blob_writer_open_flags). */
+ST_API int st_blob_writer_open(struct st_store *store, unsigned flags, struct st_blob_writer **out,
+                               struct st_error *err);
 ST_API int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len,
                                 struct st_error *err);
 /* Before the first write: the caller hashes every byte it writes, on its way (as layer creation
@@ -145,7 +161,10 @@ ST_API int st_store_resolve(struct st_store *store, const char *name, struct st_
 /* ---- leases and garbage collection ---- */
 
 /* Writers hold a shared lease from their first blob until their tag is written; gc takes the
- * lease exclusively. Leases nest within one store handle. */
+ * lease exclusively. Leases nest within one store handle. The lease is fair to gc: once gc
+ * waits, new leases wait behind it (so a stream of overlapping writers cannot starve gc), hence
+ * a thread that holds a lease must never wait for a lease on another handle of the same
+ * store. */
 ST_API int st_store_lease(struct st_store *store, struct st_error *err);
 ST_API void st_store_unlease(struct st_store *store);
 

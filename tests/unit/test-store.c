@@ -1,8 +1,13 @@
 /* test-store.c: blobs (verified, atomic, deduplicated), index.json tags, gc and fsck. */
 #include "unit.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "strata/store.h"
@@ -328,6 +333,142 @@ static void fsck_names_an_edited_blob(void **state)
 	assert_int_equal(st_store_fsck(f->s, report_count, &problems, NULL), 1);
 }
 
+/* ---- leases: gc is not starved, and writers that lease at commit do not hold it back ---- */
+
+struct race {
+	struct st_store *gc_store, *late;
+	struct st_digest orphan; /* swept by gc while it holds the lease exclusively */
+	atomic_int gc_done, late_got_lease, late_saw_gc_done;
+};
+
+static void *run_gc(void *arg)
+{
+	struct race *r = arg;
+
+	assert_int_equal(st_store_gc(r->gc_store, NULL, NULL), 0);
+	atomic_store(&r->gc_done, 1);
+	return NULL;
+}
+
+static void *late_lease(void *arg)
+{
+	struct race *r = arg;
+
+	assert_int_equal(st_store_lease(r->late, NULL), 0);
+	atomic_store(&r->late_saw_gc_done, !st_store_has_blob(r->late, &r->orphan));
+	atomic_store(&r->late_got_lease, 1);
+	st_store_unlease(r->late);
+	return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* true once gc holds the turnstile, i.e. waits for the leases already taken */
+static bool gc_is_queued(const char *dir)
+{
+	char path[600];
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "%s/locks/gc-queue", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	rc = flock(fd, LOCK_SH | LOCK_NB);
+	close(fd);
+	return rc < 0 && errno == EWOULDBLOCK;
+}
+
+static void a_lease_taken_while_gc_waits_waits_for_gc(void **state)
+{
+	struct fixture *f = *state;
+	struct race r = {0};
+	pthread_t g, l;
+	int i;
+
+	assert_int_equal(st_store_open(f->dir, &r.gc_store, NULL), 0);
+	assert_int_equal(st_store_open(f->dir, &r.late, NULL), 0);
+	assert_int_equal(st_store_put_blob(f->s, "orphan", 6, NULL, &r.orphan, NULL), 0);
+	assert_int_equal(st_store_lease(f->s, NULL), 0);
+	assert_int_equal(pthread_create(&g, NULL, run_gc, &r), 0);
+	for (i = 0; i < 500 && !gc_is_queued(f->dir); i++)
+		sleep_ms(10);
+	assert_true(i < 500);
+	assert_int_equal(atomic_load(&r.gc_done), 0); /* the first lease still holds it back */
+	/* a writer coming now would overlap the first one and, with a bare flock, get in ahead
+	 * of gc: with a stream of such writers gc would never run */
+	assert_int_equal(pthread_create(&l, NULL, late_lease, &r), 0);
+	sleep_ms(200);
+	assert_int_equal(atomic_load(&r.late_got_lease), 0);
+	st_store_unlease(f->s);
+	assert_int_equal(pthread_join(g, NULL), 0);
+	assert_int_equal(pthread_join(l, NULL), 0);
+	assert_int_equal(atomic_load(&r.late_got_lease), 1);
+	assert_int_equal(atomic_load(&r.late_saw_gc_done), 1);
+	st_store_free(r.gc_store);
+	st_store_free(r.late);
+}
+
+static void a_writer_leasing_at_commit_lets_gc_run(void **state)
+{
+	struct fixture *f = *state;
+	struct st_store *other;
+	struct st_blob_writer *w;
+	struct st_gc_stats stats;
+	struct st_digest d, want;
+
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, "streamed", 8, &want, NULL), 0);
+	assert_int_equal(st_store_open(f->dir, &other, NULL), 0);
+	assert_int_equal(st_blob_writer_open(f->s, ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT, &w, NULL),
+	                 0);
+	assert_int_equal(st_blob_writer_write(w, "stream", 6, NULL), 0);
+	/* would wait for the writer forever if it held the lease */
+	assert_int_equal(st_store_gc(other, &stats, NULL), 0);
+	assert_int_equal(stats.tmp_removed, 0);
+	assert_int_equal(st_blob_writer_write(w, "ed", 2, NULL), 0);
+	assert_int_equal(st_blob_writer_commit(w, &want, &d, NULL), 0);
+	assert_true(st_digest_equal(&d, &want));
+	assert_true(st_store_has_blob(f->s, &d));
+	st_blob_writer_free(w);
+	st_store_free(other);
+}
+
+/* O_DIRECT in 512 KiB chunks, an unaligned tail written buffered at the commit: the blob is
+ * the bytes given, whatever the cut of the writes. */
+static void a_direct_writer_stores_the_bytes_given(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = (3u << 19) + 4097; /* three chunks and an unaligned tail */
+	char *data = malloc(len);
+	struct st_blob_writer *w;
+	struct st_digest want, got;
+	struct st_buf back = ST_BUF_INIT;
+	size_t off = 0, step = 1;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)(i * 131 + (i >> 9));
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, data, len, &want, NULL), 0);
+	assert_int_equal(st_blob_writer_open(f->s, ST_BLOB_WRITER_OPEN_DIRECT, &w, NULL), 0);
+	while (off < len) { /* writes of growing, unaligned sizes */
+		size_t n = step < len - off ? step : len - off;
+		assert_int_equal(st_blob_writer_write(w, data + off, n, NULL), 0);
+		off += n;
+		step = step * 3 + 7;
+	}
+	assert_int_equal(st_blob_writer_size(w), len);
+	assert_int_equal(st_blob_writer_commit(w, &want, &got, NULL), 0);
+	st_blob_writer_free(w);
+	assert_int_equal(st_store_read_blob(f->s, &want, 0, &back, NULL), 0);
+	assert_int_equal(back.len, len);
+	assert_memory_equal(back.data, data, len);
+	st_buf_release(&back);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -347,6 +488,12 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(gc_keeps_reachable_and_sweeps_the_rest, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(fsck_names_an_edited_blob, setup, teardown),
+	        cmocka_unit_test_setup_teardown(a_lease_taken_while_gc_waits_waits_for_gc, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(a_writer_leasing_at_commit_lets_gc_run, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(a_direct_writer_stores_the_bytes_given, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

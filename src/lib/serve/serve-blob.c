@@ -81,15 +81,15 @@ enum MHD_Result srv_blob_delete(struct srv_req *r)
 }
 
 /* Location, Range and Docker-Upload-UUID of a session. */
-static enum MHD_Result session_reply(struct srv_req *r, unsigned status, struct srv_upload *up)
+static enum MHD_Result session_reply_at(struct srv_req *r, unsigned status, const char *repo,
+                                        const char *id, uint64_t off)
 {
 	cleanup_buf struct st_buf loc = ST_BUF_INIT;
 	struct MHD_Response *resp =
 	        MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 	char range[64];
-	uint64_t off = up->sm.offset;
 
-	if (!resp || st_buf_addf(&loc, NULL, "/v2/%s/blobs/uploads/%s", up->repo, up->id) < 0) {
+	if (!resp || st_buf_addf(&loc, NULL, "/v2/%s/blobs/uploads/%s", repo, id) < 0) {
 		if (resp)
 			MHD_destroy_response(resp);
 		return MHD_NO;
@@ -97,8 +97,13 @@ static enum MHD_Result session_reply(struct srv_req *r, unsigned status, struct 
 	snprintf(range, sizeof(range), "0-%llu", (unsigned long long)(off ? off - 1 : 0));
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc.data);
 	(void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RANGE, range);
-	(void)MHD_add_response_header(resp, "Docker-Upload-UUID", up->id);
+	(void)MHD_add_response_header(resp, "Docker-Upload-UUID", id);
 	return srv_send(r, status, resp);
+}
+
+static enum MHD_Result session_reply(struct srv_req *r, unsigned status, struct srv_upload *up)
+{
+	return session_reply_at(r, status, up->repo, up->id, up->sm.offset);
 }
 
 static enum MHD_Result blob_created(struct srv_req *r, const struct st_digest *d)
@@ -297,20 +302,17 @@ enum MHD_Result srv_upload_finish(struct srv_req *r)
 	return ret;
 }
 
+/* GET of a session: the bytes it holds so far, also while another request writes into it (a
+ * client that lost its connection mid-PATCH asks where to resume before the server has noticed
+ * the loss). */
 enum MHD_Result srv_upload_status(struct srv_req *r)
 {
-	struct srv_upload *up;
-	enum MHD_Result ret;
-	int rc = srv_upload_acquire(r->srv, r->route.name, r->route.ref, &up);
+	uint64_t off;
 
-	if (rc == -ST_EBUSY)
-		return verdict_error(r, SRV_UP_BUSY);
-	if (rc < 0)
+	if (srv_upload_offset(r->srv, r->route.name, r->route.ref, &off) < 0)
 		return srv_error(r, MHD_HTTP_NOT_FOUND, "BLOB_UPLOAD_UNKNOWN",
 		                 "upload unknown to registry");
-	ret = session_reply(r, MHD_HTTP_NO_CONTENT, up);
-	srv_upload_release(r->srv, up);
-	return ret;
+	return session_reply_at(r, MHD_HTTP_NO_CONTENT, r->route.name, r->route.ref, off);
 }
 
 enum MHD_Result srv_upload_cancel(struct srv_req *r)

@@ -125,6 +125,8 @@ struct st_server {
 /* serve-upload.c: sessions. */
 int srv_upload_create(struct st_server *srv, const char *repo, struct srv_upload **out,
                       struct st_error *err);
+/* The bytes a session holds so far, also while a request writes into it (busy). */
+int srv_upload_offset(struct st_server *srv, const char *repo, const char *id, uint64_t *out);
 /* Finds a session of repo and marks it busy: -ST_ENOTFOUND, -ST_EBUSY. */
 int srv_upload_acquire(struct st_server *srv, const char *repo, const char *id,
                        struct srv_upload **out);
@@ -142,6 +144,9 @@ int srv_repos_open(struct st_store *store, struct st_error *err);
 int srv_link_write(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d,
                    const char *media_type, struct st_error *err);
 bool srv_link_exists(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d);
+/* Makes an existing link durable (layer links are written without a sync); no link is 0. */
+int srv_link_sync(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d,
+                  struct st_error *err);
 int srv_link_remove(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d,
                     struct st_error *err);
 /* The media type a manifest link records (malloc'd), or NULL. */

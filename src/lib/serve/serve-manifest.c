@@ -137,6 +137,23 @@ static const struct st_descriptor *missing_ref(struct srv_req *r, const struct p
 	return NULL;
 }
 
+/* The layer links an image manifest relies on were written without a sync (serve-repo.c):
+ * they become durable before the manifest does. An index's children are manifests, whose
+ * links are durable already. */
+static int sync_layer_links(struct srv_req *r, const struct pushed *p, struct st_error *err)
+{
+	int rc;
+
+	if (st_manifest_kind_is_index(p->kind))
+		return 0;
+	rc = srv_link_sync(r->srv->repos_fd, r->route.name, SRV_LINK_LAYER, &p->m.config.digest,
+	                   err);
+	for (size_t i = 0; i < p->m.n_layers && rc == 0; i++)
+		rc = srv_link_sync(r->srv->repos_fd, r->route.name, SRV_LINK_LAYER,
+		                   &p->m.layers[i].digest, err);
+	return rc;
+}
+
 /* Blob, revision link, referrer record, tag: under the lease, so gc sees all or none. */
 static int land(struct srv_req *r, const struct pushed *p, const struct st_digest *d,
                 struct st_error *err)
@@ -146,8 +163,10 @@ static int land(struct srv_req *r, const struct pushed *p, const struct st_diges
 	struct st_descriptor desc = {.media_type = (char *)st_manifest_kind_media_type(p->kind),
 	                             .digest = *d,
 	                             .size = r->buf.len};
-	int rc;
+	int rc = sync_layer_links(r, p, err);
 
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&srv->write_mu);
 	rc = st_store_lease(srv->store, err);
 	if (rc == 0) {

@@ -230,7 +230,8 @@ enum srv_verdict st_serve_up_data(struct srv_upload_sm *sm, uint64_t len)
 	if ((sm->expect != UINT64_MAX && len > sm->expect - sm->got) || len > sm->max - sm->offset)
 		return SRV_UP_TOO_LARGE;
 	sm->got += len;
-	sm->offset += len;
+	/* a status request reads the offset of a busy session from another thread */
+	__atomic_store_n(&sm->offset, sm->offset + len, __ATOMIC_RELEASE);
 	return SRV_UP_OK;
 }
 

@@ -43,8 +43,9 @@ static int link_dir(struct st_buf *out, const char *repo, enum srv_link kind,
 	                   st_digest_alg_name(d->alg), hex);
 }
 
-/* Writes dir/name with data through a temporary and rename, so readers see all or nothing. */
-static int write_small(int dirfd, const char *dir, const char *name, const char *data,
+/* Writes dir/name with data through a temporary and rename, so readers see all or nothing;
+ * `durable`: the data reaches the disk before the rename. */
+static int write_small(int dirfd, const char *dir, const char *name, const char *data, bool durable,
                        struct st_error *err)
 {
 	cleanup_buf struct st_buf tmp = ST_BUF_INIT;
@@ -62,7 +63,7 @@ static int write_small(int dirfd, const char *dir, const char *name, const char 
 	if (fd < 0)
 		return st_error_sys(err, "create '%s'", tmp.data);
 	rc = st_write_all(fd, data, strlen(data), err);
-	if (rc == 0 && fdatasync(fd) < 0)
+	if (rc == 0 && durable && fdatasync(fd) < 0)
 		rc = st_error_sys(err, "fdatasync '%s'", tmp.data);
 	if (rc == 0 && renameat(dirfd, tmp.data, dirfd, dst.data) < 0)
 		rc = st_error_sys(err, "rename to '%s'", dst.data);
@@ -82,7 +83,28 @@ int srv_link_write(int repos_fd, const char *repo, enum srv_link kind, const str
 	if (link_dir(&dir, repo, kind, d) < 0 ||
 	    st_buf_addf(&body, err, "%s\n%s\n", ds, media_type ? media_type : "") < 0)
 		return st_error_set(err, ST_ENOMEM, "link path");
-	return write_small(repos_fd, dir.data, "link", body.data, err);
+	/* A layer link is not synced here: the blob it names is (st_blob_writer_commit), and
+	 * nothing needs the link to outlive a crash until a manifest names the blob, which is when
+	 * srv_link_sync makes it durable. Its content is its path's digest again, so readers and
+	 * gc go by the path alone. A manifest link is durable at once: pushed by digest, it is
+	 * the manifest's only gc root, and its media type (line 2) is what gc descends with. */
+	return write_small(repos_fd, dir.data, "link", body.data, kind == SRV_LINK_MANIFEST, err);
+}
+
+int srv_link_sync(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d,
+                  struct st_error *err)
+{
+	cleanup_buf struct st_buf p = ST_BUF_INIT;
+	cleanup_fd int fd = -1;
+
+	if (link_dir(&p, repo, kind, d) < 0 || st_buf_adds(&p, "/link", NULL) < 0)
+		return st_error_set(err, ST_ENOMEM, "link path");
+	fd = openat(repos_fd, p.data, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : st_error_sys(err, "open '%s'", p.data);
+	if (fdatasync(fd) < 0)
+		return st_error_sys(err, "fdatasync '%s'", p.data);
+	return 0;
 }
 
 bool srv_link_exists(int repos_fd, const char *repo, enum srv_link kind, const struct st_digest *d)
@@ -141,7 +163,7 @@ int srv_referrer_add(int repos_fd, const char *repo, const struct st_digest *sub
 	if (st_buf_addf(&dir, err, "%s/_referrers/%s/%s", repo, st_digest_alg_name(subject->alg),
 	                hex) < 0)
 		return -ST_ENOMEM;
-	return write_small(repos_fd, dir.data, ds, "", err);
+	return write_small(repos_fd, dir.data, ds, "", true, err);
 }
 
 int srv_referrers_list(int repos_fd, const char *repo, const struct st_digest *subject,

@@ -1,8 +1,10 @@
 /* serve-upload.c: upload sessions. Each session owns a store handle and a blob writer: the
  * bytes go to an unnamed O_TMPFILE, hashed as they arrive, and become a blob only when the
- * final PUT's digest matches. The handle's lease keeps gc out while the session lives; a
- * session idle past opts.upload_idle is dropped, and a stopped server drops them all, which
- * leaves nothing behind (the kernel frees an unlinked inode). */
+ * final PUT's digest matches. The writer takes the store's lease only at the commit (the
+ * temporary is invisible to gc), so an open session never holds gc back; the lease covers the
+ * naming of the blob and the writing of its link. A session idle past opts.upload_idle is
+ * dropped, and a stopped server drops them all, which leaves nothing behind (the kernel frees
+ * an unlinked inode). */
 #include "serve/serve-internal.h"
 
 #include <stdio.h>
@@ -56,7 +58,9 @@ int srv_upload_create(struct st_server *srv, const char *repo, struct srv_upload
 	if (rc == 0)
 		rc = st_store_open(st_store_root(srv->store), &up->store, err);
 	if (rc == 0)
-		rc = st_blob_writer_new(up->store, &up->w, err);
+		rc = st_blob_writer_open(
+		        up->store, ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT | ST_BLOB_WRITER_OPEN_DIRECT,
+		        &up->w, err);
 	if (rc < 0) {
 		upload_free(up);
 		return rc;
@@ -102,6 +106,23 @@ int srv_upload_acquire(struct st_server *srv, const char *repo, const char *id,
 	return rc;
 }
 
+int srv_upload_offset(struct st_server *srv, const char *repo, const char *id, uint64_t *out)
+{
+	int rc = -ST_ENOTFOUND;
+
+	pthread_mutex_lock(&srv->up_mu);
+	for (size_t i = 0; i < srv->n_ups_max; i++) {
+		struct srv_upload *up = srv->ups[i];
+		if (!up || strcmp(up->id, id) != 0 || strcmp(up->repo, repo) != 0)
+			continue;
+		*out = __atomic_load_n(&up->sm.offset, __ATOMIC_ACQUIRE);
+		rc = 0;
+		break;
+	}
+	pthread_mutex_unlock(&srv->up_mu);
+	return rc;
+}
+
 void srv_upload_release(struct st_server *srv, struct srv_upload *up)
 {
 	pthread_mutex_lock(&srv->up_mu);
@@ -123,7 +144,8 @@ void srv_upload_remove(struct st_server *srv, struct srv_upload *up)
 int srv_upload_commit(struct st_server *srv, struct srv_upload *up, const struct st_digest *d,
                       struct st_error *err)
 {
-	/* the writer's lease is still held: gc cannot run between the blob and its link */
+	/* the commit takes the session's lease, kept until the writer is freed: gc cannot run
+	 * between the blob and its link */
 	int rc = st_blob_writer_commit(up->w, d, NULL, err);
 
 	if (rc == 0)

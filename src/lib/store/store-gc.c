@@ -286,6 +286,17 @@ static int sweep_dir(struct st_store *s, struct st_gc *gc, enum st_digest_alg al
 	return 0;
 }
 
+/* A blob writer that takes the lease only at commit may be alive while gc runs: it keeps its
+ * named temporary file locked (store.c), the lock dies with it. */
+static bool tmp_file_is_debris(int dirfd, const char *name)
+{
+	cleanup_fd int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+	if (fd < 0)
+		return errno != ENOENT;
+	return st_store_flock(fd, LOCK_EX | LOCK_NB) == 0;
+}
+
 static int sweep_tmp(struct st_store *s, struct st_gc_stats *stats, struct st_error *err)
 {
 	cleanup_dir DIR *d = NULL;
@@ -294,7 +305,8 @@ static int sweep_tmp(struct st_store *s, struct st_gc_stats *stats, struct st_er
 
 	if (rc < 0)
 		return rc;
-	/* with the lease held exclusively no writer is alive: what is here is debris */
+	/* with the lease held exclusively no leased writer is alive: what is here is debris, but
+	 * for the locked files of writers that lease only at commit */
 	while ((e = readdir(d))) {
 		struct stat st;
 		if (e->d_name[0] == '.')
@@ -307,6 +319,8 @@ static int sweep_tmp(struct st_store *s, struct st_gc_stats *stats, struct st_er
 				stats->tmp_removed++;
 			continue;
 		}
+		if (!tmp_file_is_debris(dirfd(d), e->d_name))
+			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
 			stats->tmp_removed++;
 			stats->bytes_freed += (uint64_t)st.st_size;
@@ -315,20 +329,24 @@ static int sweep_tmp(struct st_store *s, struct st_gc_stats *stats, struct st_er
 	return 0;
 }
 
+/* The lease exclusively, through the turnstile (see st_store_lease): while gc waits for the
+ * writers already in, new ones queue behind it. */
 static int lock_exclusive(struct st_store *s, int *out_fd, struct st_error *err)
 {
-	int fd = openat(s->root_fd, "locks/gc", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	cleanup_fd int queue = openat(s->root_fd, "locks/gc-queue",
+	                              O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	cleanup_fd int fd = openat(s->root_fd, "locks/gc", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 
+	if (queue < 0)
+		return st_error_sys(err, "open '%s/locks/gc-queue'", s->root);
 	if (fd < 0)
 		return st_error_sys(err, "open '%s/locks/gc'", s->root);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			(void)close(fd);
-			return st_error_sys(err, "lock '%s' for gc", s->root);
-		}
-	}
-	*out_fd = fd;
-	return 0;
+	if (st_store_flock(queue, LOCK_EX) < 0)
+		return st_error_sys(err, "lock '%s' for gc", s->root);
+	if (st_store_flock(fd, LOCK_EX) < 0)
+		return st_error_sys(err, "lock '%s' for gc", s->root);
+	*out_fd = take_fd(&fd);
+	return 0; /* closing `queue` lets the writers queue on locks/gc itself */
 }
 
 int st_store_gc(struct st_store *s, struct st_gc_stats *stats, struct st_error *err)

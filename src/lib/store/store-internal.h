@@ -33,6 +33,7 @@ struct st_store {
 	pthread_mutex_t lock;
 	pthread_mutex_t index_lock;
 	int lease_fd; /* locks/gc: shared = lease, exclusive = gc */
+	int queue_fd; /* locks/gc-queue: the turnstile that queues new leases behind gc */
 	int lease_depth;
 	int index_lock_fd; /* locks/index: exclusive while index.json is rewritten */
 	struct gc_root *roots;
@@ -44,5 +45,7 @@ struct st_store {
 };
 
 int st_store_blobs_dir(struct st_store *s, enum st_digest_alg alg, struct st_error *err);
+/* flock(fd, op), retried on EINTR. */
+int st_store_flock(int fd, int op);
 
 #endif

@@ -53,7 +53,7 @@ int st_store_open(const char *root, struct st_store **out, struct st_error *err)
 	if (!s)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	s->root_fd = s->blobs_fd = s->blobs512_fd = s->tmp_fd = -1;
-	s->lease_fd = s->index_lock_fd = -1;
+	s->lease_fd = s->queue_fd = s->index_lock_fd = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->index_lock, NULL);
 	s->root = strdup(root);
@@ -74,6 +74,7 @@ int st_store_open(const char *root, struct st_store **out, struct st_error *err)
 	if ((rc = s->blobs_fd = st_open_dir_at(s->root_fd, "blobs/sha256", err)) < 0 ||
 	    (rc = s->tmp_fd = st_open_dir_at(s->root_fd, "tmp", err)) < 0 ||
 	    (rc = s->lease_fd = open_lock(s, "locks/gc", err)) < 0 ||
+	    (rc = s->queue_fd = open_lock(s, "locks/gc-queue", err)) < 0 ||
 	    (rc = s->index_lock_fd = open_lock(s, "locks/index", err)) < 0)
 		goto fail;
 	if ((rc = ensure_file(s, "oci-layout", oci_layout, err)) < 0 ||
@@ -92,8 +93,8 @@ void st_store_free(struct st_store *s)
 		return;
 	if (s->lease_depth > 0 && s->lease_fd >= 0)
 		(void)flock(s->lease_fd, LOCK_UN);
-	int fds[] = {s->root_fd, s->blobs_fd, s->blobs512_fd,
-	             s->tmp_fd,  s->lease_fd, s->index_lock_fd};
+	int fds[] = {s->root_fd,  s->blobs_fd, s->blobs512_fd,  s->tmp_fd,
+	             s->lease_fd, s->queue_fd, s->index_lock_fd};
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			(void)close(fds[i]);
@@ -137,21 +138,41 @@ int st_store_blobs_dir(struct st_store *s, enum st_digest_alg alg, struct st_err
 
 /* ---- leases ---- */
 
+int st_store_flock(int fd, int op)
+{
+	int rc;
+
+	do
+		rc = flock(fd, op);
+	while (rc < 0 && errno == EINTR);
+	return rc;
+}
+
+/* flock() grants a shared lock while others hold it shared, even with an exclusive waiter, so
+ * overlapping writers could keep gc out forever. The turnstile queues them: a writer passes
+ * locks/gc-queue (shared, held for an instant) on its way to locks/gc; gc holds the turnstile
+ * exclusively while it waits for the writers already in, so those that come later wait for gc
+ * instead of overtaking it. */
 int st_store_lease(struct st_store *s, struct st_error *err)
 {
-	int rc = 0;
+	int rc = 0, e = 0;
 
+	/* threads of this process share the count; only the first one in takes the flocks */
 	pthread_mutex_lock(&s->lock);
-	while (s->lease_depth == 0 && flock(s->lease_fd, LOCK_SH) < 0) {
-		if (errno != EINTR) {
-			rc = st_error_sys(err, "lock store '%s'", s->root);
-			break;
+	if (s->lease_depth == 0) {
+		rc = st_store_flock(s->queue_fd, LOCK_SH);
+		if (rc == 0) {
+			rc = st_store_flock(s->lease_fd, LOCK_SH);
+			e = errno;
+			(void)st_store_flock(s->queue_fd, LOCK_UN);
+		} else {
+			e = errno;
 		}
 	}
 	if (rc == 0)
 		s->lease_depth++;
 	pthread_mutex_unlock(&s->lock);
-	return rc;
+	return rc < 0 ? st_error_errno(err, e, "lock store '%s'", s->root) : 0;
 }
 
 void st_store_unlease(struct st_store *s)
@@ -164,15 +185,27 @@ void st_store_unlease(struct st_store *s)
 
 /* ---- blob writer ---- */
 
+/* Writeback is started every WRITEBACK_STEP bytes (sync_file_range), so the disk writes while
+ * the bytes still arrive and the fsync of the commit waits only for the tail. */
+#define WRITEBACK_STEP (8u << 20)
+/* ST_BLOB_WRITER_OPEN_DIRECT: chunks staged in an aligned buffer, written with O_DIRECT */
+#define DIRECT_CHUNK (512u << 10)
+#define DIRECT_ALIGN 4096u
+
 struct st_blob_writer {
 	struct st_store *store;
 	int fd;
 	char tmpname[40]; /* non-empty when a named temporary file is used */
 	struct st_hasher hasher;
-	struct st_digest got; /* once sealed */
+	uint64_t writeback_from; /* bytes before this offset have had writeback started */
+	char *dbuf;              /* O_DIRECT staging (DIRECT_CHUNK bytes), NULL when buffered */
+	size_t dlen;             /* bytes staged in dbuf */
+	uint64_t size;           /* bytes written */
+	struct st_digest got;    /* once sealed */
 	bool sealed, committed;
-	bool trusted; /* the caller hashes what it writes (st_blob_writer_trust) */
-	uint64_t size;
+	bool trusted;         /* the caller hashes what it writes (st_blob_writer_trust) */
+	bool leased;          /* holds the store's lease (released when freed) */
+	bool lease_at_commit; /* ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT */
 };
 
 static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
@@ -191,26 +224,99 @@ static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
 	w->fd = openat(w->store->tmp_fd, w->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 	if (w->fd < 0)
 		return st_error_sys(err, "create '%s/tmp/%s'", w->store->root, w->tmpname);
+	/* gc removes what is in tmp/ but files locked by a live writer (a writer without the
+	 * lease may be alive while gc runs) */
+	if (st_store_flock(w->fd, LOCK_EX | LOCK_NB) < 0)
+		return st_error_sys(err, "lock '%s/tmp/%s'", w->store->root, w->tmpname);
 	return 0;
 }
 
-int st_blob_writer_new(struct st_store *s, struct st_blob_writer **out, struct st_error *err)
+/* O_DIRECT on the temporary when the file system takes it; else the writer stays buffered. */
+static int direct_begin(struct st_blob_writer *w, struct st_error *err)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+	void *p = NULL;
+
+	if (fl < 0 || fcntl(w->fd, F_SETFL, fl | O_DIRECT) < 0)
+		return 0;
+	if (posix_memalign(&p, DIRECT_ALIGN, DIRECT_CHUNK) != 0) {
+		(void)fcntl(w->fd, F_SETFL, fl);
+		return st_error_set(err, ST_ENOMEM, "out of memory for a blob buffer");
+	}
+	w->dbuf = p;
+	return 0;
+}
+
+/* Writes the staged bytes and leaves O_DIRECT: for the unaligned tail at the commit, or for
+ * good when a direct write is refused (EINVAL: a file system that takes the flag but not the
+ * writes). */
+static int direct_end(struct st_blob_writer *w, struct st_error *err)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+	int rc;
+
+	if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+		return st_error_sys(err, "temporary blob in '%s/tmp': clear O_DIRECT",
+		                    w->store->root);
+	rc = st_write_all(w->fd, w->dbuf, w->dlen, err);
+	free(w->dbuf);
+	w->dbuf = NULL;
+	w->dlen = 0;
+	return rc;
+}
+
+static int direct_write(struct st_blob_writer *w, const char *p, size_t len, struct st_error *err)
+{
+	while (len > 0) {
+		size_t n = DIRECT_CHUNK - w->dlen < len ? DIRECT_CHUNK - w->dlen : len;
+		ssize_t k;
+		memcpy(w->dbuf + w->dlen, p, n);
+		w->dlen += n;
+		p += n;
+		len -= n;
+		if (w->dlen < DIRECT_CHUNK)
+			continue;
+		do
+			k = write(w->fd, w->dbuf, DIRECT_CHUNK);
+		while (k < 0 && errno == EINTR);
+		if (k == (ssize_t)DIRECT_CHUNK) {
+			w->dlen = 0;
+			continue;
+		}
+		if (k >= 0 || errno == EINVAL) {
+			/* a short write leaves the file unaligned: the rest goes buffered */
+			memmove(w->dbuf, w->dbuf + (k > 0 ? k : 0),
+			        DIRECT_CHUNK - (size_t)(k > 0 ? k : 0));
+			w->dlen = DIRECT_CHUNK - (size_t)(k > 0 ? k : 0);
+			int rc = direct_end(w, err);
+			return rc < 0 ? rc : st_write_all(w->fd, p, len, err);
+		}
+		return st_error_sys(err, "write");
+	}
+	return 0;
+}
+
+int st_blob_writer_open(struct st_store *s, unsigned flags, struct st_blob_writer **out,
+                        struct st_error *err)
 {
 	struct st_blob_writer *w = calloc(1, sizeof(*w));
-	int rc;
+	int rc = 0;
 
 	if (!w)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	w->store = s;
 	w->fd = -1;
-	rc = st_store_lease(s, err);
-	if (rc < 0) {
-		free(w);
-		return rc;
+	w->lease_at_commit = flags & ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT;
+	if (!w->lease_at_commit) {
+		rc = st_store_lease(s, err);
+		w->leased = rc == 0;
 	}
-	rc = st_hasher_init(&w->hasher, ST_DIGEST_SHA256, err);
+	if (rc == 0)
+		rc = st_hasher_init(&w->hasher, ST_DIGEST_SHA256, err);
 	if (rc == 0)
 		rc = writer_open_tmp(w, err);
+	if (rc == 0 && (flags & ST_BLOB_WRITER_OPEN_DIRECT))
+		rc = direct_begin(w, err);
 	if (rc < 0) {
 		st_blob_writer_free(w);
 		return rc;
@@ -219,18 +325,29 @@ int st_blob_writer_new(struct st_store *s, struct st_blob_writer **out, struct s
 	return 0;
 }
 
+int st_blob_writer_new(struct st_store *s, struct st_blob_writer **out, struct st_error *err)
+{
+	return st_blob_writer_open(s, 0, out, err);
+}
+
 int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len, struct st_error *err)
 {
 	int rc;
 
 	if (w->committed || w->fd < 0)
 		return st_error_set(err, ST_EINVALID, "write to a finished blob writer");
-	rc = st_write_all(w->fd, p, len, err);
+	rc = w->dbuf ? direct_write(w, p, len, err) : st_write_all(w->fd, p, len, err);
 	if (rc < 0)
 		return st_error_wrap(err, "write temporary blob in '%s/tmp'", w->store->root);
 	if (!w->trusted)
 		st_hasher_update(&w->hasher, p, len);
 	w->size += len;
+	if (!w->dbuf && w->size - w->writeback_from >= WRITEBACK_STEP) {
+		/* advisory: a file system without it just writes back later */
+		(void)sync_file_range(w->fd, (off_t)w->writeback_from,
+		                      (off_t)(w->size - w->writeback_from), SYNC_FILE_RANGE_WRITE);
+		w->writeback_from = w->size;
+	}
 	return 0;
 }
 
@@ -282,6 +399,38 @@ static int link_into_place(struct st_blob_writer *w, const char *hex, struct st_
 	return 0;
 }
 
+/* Names a verified blob: fsync (before the lease when the writer takes it only now, so gc
+ * never waits for a disk flush of a large blob), lease, link, fsync of the directory. */
+static int name_blob(struct st_blob_writer *w, const struct st_digest *got, const char *hex,
+                     struct st_error *err)
+{
+	bool synced = false;
+	int rc;
+
+	if (w->lease_at_commit && !st_store_has_blob(w->store, got)) {
+		if (fsync(w->fd) < 0)
+			return st_error_sys(err, "fsync blob sha256:%s", hex);
+		synced = true;
+	}
+	if (!w->leased) {
+		rc = st_store_lease(w->store, err);
+		if (rc < 0)
+			return rc;
+		w->leased = true;
+	}
+	/* under the lease: an existing blob stays until the caller's reference is written */
+	if (st_store_has_blob(w->store, got))
+		return 0;
+	if (!synced && fsync(w->fd) < 0)
+		return st_error_sys(err, "fsync blob sha256:%s", hex);
+	rc = link_into_place(w, hex, err);
+	if (rc < 0)
+		return rc;
+	if (fsync(w->store->blobs_fd) < 0)
+		return st_error_sys(err, "fsync '%s/blobs/sha256'", w->store->root);
+	return 0;
+}
+
 static int mismatch(const struct st_digest *expected, const struct st_digest *got,
                     struct st_error *err)
 {
@@ -301,6 +450,8 @@ int st_blob_writer_seal(struct st_blob_writer *w, const struct st_digest *expect
 		return st_error_set(err, ST_EINVALID, "seal of a finished blob writer");
 	if (w->trusted && !expected)
 		return st_error_set(err, ST_EINVALID, "a trusted blob writer needs its digest");
+	if (w->dbuf && direct_end(w, err) < 0)
+		return st_error_wrap(err, "write temporary blob in '%s/tmp'", w->store->root);
 	if (w->trusted) {
 		st_hasher_release(&w->hasher);
 		w->got = *expected;
@@ -333,16 +484,9 @@ int st_blob_writer_commit(struct st_blob_writer *w, const struct st_digest *expe
 	}
 	w->committed = true;
 	st_digest_hex(&w->got, hex);
-	if (st_store_has_blob(w->store, &w->got))
-		goto done;
-	if (fsync(w->fd) < 0)
-		return st_error_sys(err, "fsync blob sha256:%s", hex);
-	rc = link_into_place(w, hex, err);
+	rc = name_blob(w, &w->got, hex, err);
 	if (rc < 0)
 		return rc;
-	if (fsync(w->store->blobs_fd) < 0)
-		return st_error_sys(err, "fsync '%s/blobs/sha256'", w->store->root);
-done:
 	if (out_digest)
 		*out_digest = w->got;
 	return 0;
@@ -357,7 +501,9 @@ void st_blob_writer_free(struct st_blob_writer *w)
 	if (w->tmpname[0])
 		(void)unlinkat(w->store->tmp_fd, w->tmpname, 0);
 	st_hasher_release(&w->hasher);
-	st_store_unlease(w->store);
+	free(w->dbuf);
+	if (w->leased)
+		st_store_unlease(w->store);
 	free(w);
 }
 
