@@ -202,13 +202,16 @@ ST_API void st_container_list_free(struct st_container_info *v, size_t n);
 struct st_run_io {
 	int in_fd, out_fd, err_fd; /* -1: /dev/null */
 	bool tty;                  /* a pty: in_fd/out_fd are the user's terminal */
+	/* -1, or the caller handles signals itself (nothing is forwarded) and makes this fd
+	 * readable to have the container killed (a build cancelled by Ctrl-C) */
+	int cancel_fd;
 };
 
 /* Runs the container in the foreground: the calling process is the monitor. Signals it gets
- * (INT, TERM, HUP, QUIT, USR1, USR2, WINCH) are forwarded. *out_status is the exit status of the
- * container's PID 1 (128+n for a signal). Setup failures are errors whose code tells which: a
- * missing executable -ST_ENOTFOUND, one not executable -ST_EUNSUPPORTED. The container is
- * removed afterwards when it was created with auto_remove. */
+ * (INT, TERM, HUP, QUIT, USR1, USR2, WINCH) are forwarded, unless io->cancel_fd is set. *out_status
+ * is the exit status of the container's PID 1 (128+n for a signal). Setup failures are errors whose
+ * code tells which: a missing executable -ST_ENOTFOUND, one not executable -ST_EUNSUPPORTED. The
+ * container is removed afterwards when it was created with auto_remove. */
 ST_API int st_container_run(struct st_container *c, const struct st_run_io *io, int *out_status,
                             struct st_error *err);
 /* Starts the container detached: a monitor process keeps its output in containers/<id>/log and

@@ -24,7 +24,7 @@ int cmd_exec(int argc, char **argv)
 	struct st_error err = ST_ERROR_INIT;
 	struct st_exec_opts o = {0};
 	struct st_strv env = ST_STRV_INIT;
-	struct st_run_io io = {-1, 1, 2, false};
+	struct st_run_io io = {-1, 1, 2, false, -1};
 	struct st_store *s = NULL;
 	struct st_container *ct = NULL;
 	int c, status = 125;

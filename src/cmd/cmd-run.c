@@ -291,7 +291,7 @@ static int exit_for(int rc, int status)
 static int run_container(struct st_store *s, struct st_container *c, bool detach, bool interactive)
 {
 	struct st_error err = ST_ERROR_INIT;
-	struct st_run_io io = {interactive ? 0 : -1, 1, 2, st_container_tty(c)};
+	struct st_run_io io = {interactive ? 0 : -1, 1, 2, st_container_tty(c), -1};
 	int status = EXIT_RUNTIME, rc;
 
 	(void)s;

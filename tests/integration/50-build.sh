@@ -95,6 +95,22 @@ check_fails "a failing stage fails the build with its own error while another ru
 	"Dockerfile.fail:4: RUN echo about to fail; exit 4: exit code 4" \
 	st build --no-cache -f "$T/par/Dockerfile.fail" -t parbad "$T/par"
 check "nothing tagged by the failed build" sh -c "! st inspect parbad >/dev/null 2>&1"
+# Ctrl-C or SIGTERM: the build is marked failed, the signal reaches the running RUN (its shell traps it),
+# the other stage stops before its next step, nothing is tagged, no view stays mounted
+cat > "$T/par/Dockerfile.int" <<'DF'
+FROM localhost/strata/busybox:latest AS a
+RUN trap 'exit 3' INT; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+RUN touch /never
+FROM localhost/strata/busybox:latest AS b
+RUN sleep 1
+COPY --from=a /never /
+DF
+check "SIGTERM (a shell's background job ignores SIGINT) ends a running build at once, failed" sh -c "
+	'$STRATA' --root '$STRATA_ROOT' build --no-cache --progress plain -f '$T/par/Dockerfile.int' -t parint '$T/par' > '$T/int.log' 2>&1 &
+	pid=\$!; sleep 3; kill -TERM \$pid; t0=\$(date +%s)
+	wait \$pid; rc=\$?; t1=\$(date +%s)
+	[ \$rc -ne 0 ] && [ \$((t1 - t0)) -lt 10 ] && grep -q 'interrupted by' '$T/int.log'"
+check "nothing tagged and no build mount left" sh -c "! st inspect parint >/dev/null 2>&1 && ! grep -q '$STRATA_ROOT/tmp/build-' /proc/self/mountinfo"
 
 # reproducible
 check "SOURCE_DATE_EPOCH: two fresh stores, one manifest digest" sh -c "

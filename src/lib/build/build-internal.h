@@ -30,6 +30,8 @@ struct bsync {
 	pthread_mutex_t pull_lock; /* one pull at a time: the same base is pulled once */
 	int *state;                /* per stage: 0 waiting, 1 running, 2 built, -1 failed */
 	int running, max_running;
+	int exited;    /* stage threads that have returned */
+	int cancel_fd; /* an eventfd, readable once the build is interrupted: RUNs kill */
 	int next_id;
 	bool failed;
 	bool explained; /* the first step that ran was explained */

@@ -545,7 +545,11 @@ static int exec_container(struct bctx *b, const struct st_image *img,
 		st_container_free(c);
 		return st_error_set(err, ST_ENOMEM, "cannot start a thread");
 	}
-	struct st_run_io io = {.in_fd = -1, .out_fd = pfd[1], .err_fd = pfd[1]};
+	/* the build's main thread takes the signals and cancels through the eventfd */
+	struct st_run_io io = {.in_fd = -1,
+	                       .out_fd = pfd[1],
+	                       .err_fd = pfd[1],
+	                       .cancel_fd = b->sync ? b->sync->cancel_fd : -1};
 	rc = st_container_run(c, &io, &status, err);
 	(void)close(pfd[1]);
 	(void)pthread_join(th, NULL);

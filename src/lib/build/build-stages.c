@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -241,8 +242,13 @@ static void *stage_main(void *arg)
 	struct st_buf dir = ST_BUF_INIT;
 	int rc;
 
-	if (!wait_turn(t))
+	if (!wait_turn(t)) {
+		pthread_mutex_lock(&y->lock);
+		y->exited++;
+		pthread_cond_broadcast(&y->cond);
+		pthread_mutex_unlock(&y->lock);
 		return NULL;
+	}
 	rc = st_buf_addf(&dir, &t->err, "%s/s%d", t->parent->tmp, t->stage);
 	if (rc == 0 && mkdir(dir.data, 0700) < 0)
 		rc = st_error_sys(&t->err, "mkdir '%s'", dir.data);
@@ -259,9 +265,44 @@ static void *stage_main(void *arg)
 		y->failed = true;
 		*t->parent->err = t->err;
 	}
+	y->exited++;
 	pthread_cond_broadcast(&y->cond);
 	pthread_mutex_unlock(&y->lock);
 	return NULL;
+}
+
+/* While the stages run, the calling thread takes SIGINT, SIGTERM and SIGHUP (the stage threads
+ * block every signal, and RUN supervisors of a build take none): the build is marked failed, so
+ * no stage starts another step, and the cancel eventfd becomes readable, on which every running
+ * RUN's supervisor kills its container (PID 1 would ignore a signal it has no handler for). The
+ * steps fail, views are unmounted, nothing is tagged. */
+static void wait_stages(struct bctx *b, int n_started)
+{
+	static const int stops[] = {SIGINT, SIGTERM, SIGHUP};
+	const struct timespec tick = {0, 100 * 1000 * 1000};
+	struct bsync *y = b->sync;
+	sigset_t set, old;
+	bool done = false;
+
+	(void)sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
+		(void)sigaddset(&set, stops[i]);
+	(void)pthread_sigmask(SIG_BLOCK, &set, &old);
+	while (!done) {
+		int sig = sigtimedwait(&set, NULL, &tick);
+		pthread_mutex_lock(&y->lock);
+		if (sig > 0 && !y->failed) {
+			y->failed = true;
+			(void)st_error_set(b->err, ST_EINVALID, "interrupted by %s",
+			                   strsignal(sig));
+			pthread_cond_broadcast(&y->cond);
+		}
+		if (sig > 0) /* running RUNs kill their containers */
+			(void)eventfd_write(y->cancel_fd, 1);
+		done = y->exited == n_started;
+		pthread_mutex_unlock(&y->lock);
+	}
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static int parallelism(void)
@@ -279,6 +320,8 @@ static void sync_free(struct bsync *y)
 	pthread_cond_destroy(&y->cond);
 	pthread_mutex_destroy(&y->pull_lock);
 	pthread_mutex_destroy(&y->lock);
+	if (y->cancel_fd >= 0)
+		(void)close(y->cancel_fd);
 	free(y->state);
 	free(y);
 }
@@ -295,6 +338,12 @@ static struct bsync *sync_new(int n_stages)
 		return NULL;
 	}
 	y->max_running = parallelism();
+	y->cancel_fd = eventfd(0, EFD_CLOEXEC);
+	if (y->cancel_fd < 0) {
+		free(y->state);
+		free(y);
+		return NULL;
+	}
 	pthread_mutex_init(&y->lock, NULL);
 	pthread_mutex_init(&y->pull_lock, NULL);
 	pthread_cond_init(&y->cond, NULL);
@@ -336,7 +385,7 @@ static bool start_all(struct bctx *b, int target, struct stage_thread *t)
 int build_stages(struct bctx *b, int target)
 {
 	struct stage_thread *t = calloc((size_t)target + 1, sizeof(*t));
-	int rc = 0;
+	int rc = 0, n_started = 0;
 
 	b->sync = t ? sync_new(target + 1) : NULL;
 	if (!b->sync) {
@@ -344,6 +393,9 @@ int build_stages(struct bctx *b, int target)
 		return st_error_set(b->err, ST_ENOMEM, "out of memory");
 	}
 	(void)start_all(b, target, t);
+	for (int i = 0; i <= target; i++)
+		n_started += t[i].started;
+	wait_stages(b, n_started);
 	for (int i = 0; i <= target; i++)
 		if (t[i].started)
 			(void)pthread_join(t[i].th, NULL);

@@ -226,19 +226,27 @@ int ctr_supervise(struct ctr_proc *p, const struct st_run_io *io, bool forward)
 	cleanup_fd int sfd = -1;
 	cleanup_fd int pidfd = -1;
 	bool in_open = p->master >= 0 && io->in_fd >= 0, out_open = p->master >= 0;
+	bool cancelled = false;
 	int status = -1, st;
 
 	supervised_set(&set);
 	(void)sigdelset(&set, SIGCHLD);
-	sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	/* with a cancel fd the caller takes the signals (they stay pending for it) */
+	if (io->cancel_fd < 0)
+		sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	pidfd = (int)syscall(SYS_pidfd_open, p->waiter, 0);
 	while (status < 0) {
-		struct pollfd fds[4] = {{sfd, POLLIN, 0},
+		struct pollfd fds[5] = {{sfd, POLLIN, 0},
 		                        {out_open ? p->master : -1, POLLIN, 0},
 		                        {in_open ? io->in_fd : -1, POLLIN, 0},
-		                        {pidfd, POLLIN, 0}};
-		if (poll(fds, 4, pidfd < 0 ? 50 : -1) < 0 && errno != EINTR)
+		                        {pidfd, POLLIN, 0},
+		                        {cancelled ? -1 : io->cancel_fd, POLLIN, 0}};
+		if (poll(fds, 5, pidfd < 0 ? 50 : -1) < 0 && errno != EINTR)
 			break;
+		if (fds[4].revents & POLLIN) { /* PID 1 ignores what it has no handler for */
+			(void)kill(p->pid, SIGKILL);
+			cancelled = true;
+		}
 		if ((pidfd < 0 || fds[3].revents) &&
 		    waitpid(p->waiter, &st, WNOHANG) == p->waiter) {
 			status = exit_code(st);
@@ -353,7 +361,7 @@ static void monitor_main(struct st_container *c, int report)
 {
 	struct st_error err = ST_ERROR_INIT;
 	struct ctr_proc p = {.pid = -1, .master = -1};
-	struct st_run_io io = {-1, -1, -1, c->spec.tty};
+	struct st_run_io io = {-1, -1, -1, c->spec.tty, -1};
 	sigset_t all;
 	int lock = -1, null = open("/dev/null", O_RDWR | O_CLOEXEC), status;
 	int logfd = openat(c->dirfd, "log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
