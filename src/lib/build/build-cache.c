@@ -193,13 +193,7 @@ static int load_entry(struct bctx *b, const struct st_digest *key, struct bstate
 		st_image_release(&img);
 		return 0;
 	}
-	st_image_config_release(&st->cfg);
-	st_manifest_release(&st->man);
-	st->cfg = img.config;
-	st->man = img.manifest;
-	memset(&img.config, 0, sizeof(img.config));
-	memset(&img.manifest, 0, sizeof(img.manifest));
-	st_image_release(&img);
+	build_state_take_image(st, &img);
 	return 1;
 }
 

@@ -146,6 +146,8 @@ int build_heredoc_srcs(struct bctx *b, const struct st_df_eval_instr *ei, const 
  * b->stages), or an image opened into *img (released by the caller). */
 int build_from_state(struct bctx *b, int stage, const char *name, struct bstate *img,
                      const struct bstate **out);
+/* Moves an image's config and manifest into st (replacing what it held) and releases img. */
+void build_state_take_image(struct bstate *st, struct st_image *img);
 /* The chain ID of a state's top layer (all zero for none): it fixes its whole filesystem. */
 int build_state_chain(const struct bstate *st, struct st_digest *out, struct st_error *err);
 /* Feeds a RUN's key with what its bind mounts' sources hold (build-run.c). */

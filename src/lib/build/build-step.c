@@ -133,11 +133,7 @@ int build_from_state(struct bctx *b, int stage, const char *name, struct bstate 
 	rc = build_open_image(b, name, &i);
 	if (rc < 0)
 		return st_error_wrap(b->err, "not a stage and not an image");
-	img->cfg = i.config;
-	img->man = i.manifest;
-	memset(&i.config, 0, sizeof(i.config));
-	memset(&i.manifest, 0, sizeof(i.manifest));
-	st_image_release(&i);
+	build_state_take_image(img, &i);
 	*out = img;
 	return 0;
 }
@@ -289,6 +285,17 @@ static int track_arg(struct bstate *st, const struct st_df_eval_instr *ei, struc
 			rc = st_strv_push(&st->args, kv, strlen(kv), err);
 	}
 	return rc;
+}
+
+void build_state_take_image(struct bstate *st, struct st_image *img)
+{
+	st_image_config_release(&st->cfg);
+	st_manifest_release(&st->man);
+	st->cfg = img->config;
+	st->man = img->manifest;
+	memset(&img->config, 0, sizeof(img->config));
+	memset(&img->manifest, 0, sizeof(img->manifest));
+	st_image_release(img);
 }
 
 int build_state_chain(const struct bstate *st, struct st_digest *out, struct st_error *err)
