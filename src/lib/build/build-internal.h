@@ -32,6 +32,7 @@ struct bsync {
 	int running, max_running;
 	int exited;    /* stage threads that have returned */
 	int cancel_fd; /* an eventfd, readable once the build is interrupted: RUNs kill */
+	int exit_fd;   /* an eventfd a stage thread bumps as it returns: wakes the waiter */
 	int next_id;
 	bool failed;
 	bool explained; /* the first step that ran was explained */

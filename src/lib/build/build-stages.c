@@ -9,11 +9,13 @@
 #include "build/build-internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -268,6 +270,7 @@ static void *stage_main(void *arg)
 	y->exited++;
 	pthread_cond_broadcast(&y->cond);
 	pthread_mutex_unlock(&y->lock);
+	(void)eventfd_write(y->exit_fd, 1);
 	return NULL;
 }
 
@@ -275,33 +278,55 @@ static void *stage_main(void *arg)
  * block every signal, and RUN supervisors of a build take none): the build is marked failed, so
  * no stage starts another step, and the cancel eventfd becomes readable, on which every running
  * RUN's supervisor kills its container (PID 1 would ignore a signal it has no handler for). The
- * steps fail, views are unmounted, nothing is tagged. */
+ * steps fail, views are unmounted, nothing is tagged. It sleeps in poll() on a signalfd and on
+ * the eventfd every stage thread bumps as it returns, so the build ends the moment its last
+ * stage does (a timed wait cost a fully cached build up to its tick). */
+static void on_signal(struct bctx *b, int sig)
+{
+	struct bsync *y = b->sync;
+
+	pthread_mutex_lock(&y->lock);
+	if (!y->failed) {
+		y->failed = true;
+		(void)st_error_set(b->err, ST_EINVALID, "interrupted by %s", strsignal(sig));
+		pthread_cond_broadcast(&y->cond);
+	}
+	pthread_mutex_unlock(&y->lock);
+	(void)eventfd_write(y->cancel_fd, 1); /* running RUNs kill their containers */
+}
+
 static void wait_stages(struct bctx *b, int n_started)
 {
 	static const int stops[] = {SIGINT, SIGTERM, SIGHUP};
-	const struct timespec tick = {0, 100 * 1000 * 1000};
 	struct bsync *y = b->sync;
 	sigset_t set, old;
 	bool done = false;
+	int sfd;
 
 	(void)sigemptyset(&set);
 	for (size_t i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
 		(void)sigaddset(&set, stops[i]);
 	(void)pthread_sigmask(SIG_BLOCK, &set, &old);
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	while (!done) {
-		int sig = sigtimedwait(&set, NULL, &tick);
+		struct pollfd p[2] = {{.fd = y->exit_fd, .events = POLLIN},
+		                      {.fd = sfd, .events = POLLIN}};
+		struct signalfd_siginfo si;
+		eventfd_t n;
+
+		/* without a signalfd (out of descriptors) signals wait until the stages end */
+		if (poll(p, sfd < 0 ? 1 : 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents & POLLIN)
+			(void)eventfd_read(y->exit_fd, &n);
+		if (sfd >= 0 && (p[1].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si))
+			on_signal(b, (int)si.ssi_signo);
 		pthread_mutex_lock(&y->lock);
-		if (sig > 0 && !y->failed) {
-			y->failed = true;
-			(void)st_error_set(b->err, ST_EINVALID, "interrupted by %s",
-			                   strsignal(sig));
-			pthread_cond_broadcast(&y->cond);
-		}
-		if (sig > 0) /* running RUNs kill their containers */
-			(void)eventfd_write(y->cancel_fd, 1);
 		done = y->exited == n_started;
 		pthread_mutex_unlock(&y->lock);
 	}
+	if (sfd >= 0)
+		(void)close(sfd);
 	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
@@ -322,6 +347,8 @@ static void sync_free(struct bsync *y)
 	pthread_mutex_destroy(&y->lock);
 	if (y->cancel_fd >= 0)
 		(void)close(y->cancel_fd);
+	if (y->exit_fd >= 0)
+		(void)close(y->exit_fd);
 	free(y->state);
 	free(y);
 }
@@ -339,7 +366,12 @@ static struct bsync *sync_new(int n_stages)
 	}
 	y->max_running = parallelism();
 	y->cancel_fd = eventfd(0, EFD_CLOEXEC);
-	if (y->cancel_fd < 0) {
+	y->exit_fd = eventfd(0, EFD_CLOEXEC);
+	if (y->cancel_fd < 0 || y->exit_fd < 0) {
+		if (y->cancel_fd >= 0)
+			(void)close(y->cancel_fd);
+		if (y->exit_fd >= 0)
+			(void)close(y->exit_fd);
 		free(y->state);
 		free(y);
 		return NULL;
