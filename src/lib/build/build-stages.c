@@ -308,6 +308,9 @@ static void wait_stages(struct bctx *b, int n_started)
 		(void)sigaddset(&set, stops[i]);
 	(void)pthread_sigmask(SIG_BLOCK, &set, &old);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	pthread_mutex_lock(&y->lock);
+	done = y->exited == n_started; /* none started, or all ended already */
+	pthread_mutex_unlock(&y->lock);
 	while (!done) {
 		struct pollfd p[2] = {{.fd = y->exit_fd, .events = POLLIN},
 		                      {.fd = sfd, .events = POLLIN}};
