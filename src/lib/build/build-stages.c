@@ -246,10 +246,7 @@ static void *stage_main(void *arg)
 
 	if (!wait_turn(t)) {
 		pthread_mutex_lock(&y->lock);
-		y->exited++;
-		pthread_cond_broadcast(&y->cond);
-		pthread_mutex_unlock(&y->lock);
-		return NULL;
+		goto out;
 	}
 	rc = st_buf_addf(&dir, &t->err, "%s/s%d", t->parent->tmp, t->stage);
 	if (rc == 0 && mkdir(dir.data, 0700) < 0)
@@ -267,6 +264,7 @@ static void *stage_main(void *arg)
 		y->failed = true;
 		*t->parent->err = t->err;
 	}
+out: /* under y->lock */
 	y->exited++;
 	pthread_cond_broadcast(&y->cond);
 	pthread_mutex_unlock(&y->lock);
