@@ -126,9 +126,13 @@ struct st_export_opts {
 	char *dest; /* a path, or "-": the fd given to st_export_open (the tar forms only) */
 	char *name; /* name=: the image's name in an archive instead of the build's tags */
 	bool dir;   /* tar=false (oci and docker) */
+	/* compression= (oci and docker): plain-tar layers are compressed with this (gzip, the
+	 * zero default, or zstd; ST_LAYER_COMPRESS_NONE: layers as stored), as BuildKit does */
+	enum st_layer_compression compression;
 };
 
-/* Parses an --output value as docker buildx does: "type=T,dest=PATH[,name=N][,tar=BOOL]", a
+/* Parses an --output value as docker buildx does:
+ * "type=T,dest=PATH[,name=N][,tar=BOOL][,compression=gzip|zstd|uncompressed]", a
  * bare PATH (type=local) or "-" (type=tar to stdout). -ST_EINVALID names the bad part (an
  * unknown type or key, a missing dest). Release *out with st_export_opts_release(). */
 ST_API int st_export_parse(const char *spec, struct st_export_opts *out, struct st_error *err);

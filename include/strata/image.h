@@ -10,6 +10,7 @@
 #include "strata/buf.h"
 #include "strata/common.h"
 #include "strata/digest.h"
+#include "strata/layer.h"
 #include "strata/store.h"
 
 #define ST_MAX_MANIFEST_SIZE (4u << 20) /* manifests and indexes */
@@ -275,6 +276,18 @@ ST_API void st_image_release(struct st_image *img);
  * already be in the store and match the config's diff_ids in number. */
 ST_API int st_image_write(struct st_store *store, const struct st_image_config *config,
                           struct st_manifest *m, struct st_descriptor *out, struct st_error *err);
+
+/* The image `in` (a manifest, or an index and the manifests of it in the store) with every
+ * plain-tar layer replaced by its compressed copy (gzip or zstd, at the layer module's default
+ * level): what push and OCI export send, as `docker push` compresses what a build kept plain.
+ * A layer is compressed once per algorithm; the copy stays in the store (gc keeps it while its
+ * tar is kept), so a re-push only looks it up. Layers already compressed, the config and the
+ * annotations stay as they are, so the config digest (the image ID) is the same. *out is a copy
+ * of *in when no layer needed it; else the new manifest (index) is written to the store,
+ * referenced by nothing: the caller holds a lease (st_store_lease) until it is done with it. */
+ST_API int st_image_compress(struct st_store *store, const struct st_descriptor *in,
+                             enum st_layer_compression c, struct st_descriptor *out,
+                             struct st_error *err);
 
 /* Registers gc's expander for manifests and indexes: a marked manifest marks its config,
  * layers and subject; a marked index its manifests and subject. */

@@ -79,6 +79,14 @@ ST_API int st_layer_create_from_diff(const char *old, const char *new_root,
                                      const struct st_layer_sink *sink, struct st_layer_result *out,
                                      struct st_error *err);
 
+/* Compresses a layer kept as a plain tar, read from fd to its end, into `sink` with
+ * opts->compression (gzip or zstd), level and threads as for creating. The bytes equal those
+ * st_layer_create_* writes for the same tree compressed at once. out->diff_id is not computed
+ * (the caller has it: the digest of the tar) and n_entries is 0; the other fields are set. */
+ST_API int st_layer_compress_fd(int fd, const struct st_layer_create_opts *opts,
+                                const struct st_layer_sink *sink, struct st_layer_result *out,
+                                struct st_error *err);
+
 /* ---- applying a layer ---- */
 
 enum st_layer_apply_mode {

@@ -47,6 +47,10 @@ struct st_registry_opts {
 	const struct st_platform *platform; /* pull: NULL is the host's */
 	bool all_platforms;                 /* pull: every manifest of an index, and the index */
 	bool no_unpack;                     /* pull: leave the layers unextracted (no snapshots) */
+	/* push: plain-tar layers (a build's) are compressed with this before they leave, as
+	 * `docker push` does (st_image_compress): gzip (the zero default) or zstd;
+	 * ST_LAYER_COMPRESS_NONE pushes every layer as stored. */
+	enum st_layer_compression push_compression;
 	/* Docker's config.json; NULL: $DOCKER_CONFIG/config.json, else ~/.docker/config.json */
 	const char *auth_file;
 	/* Strata's client config (docs/internals/registry.md); NULL: $STRATA_CONFIG, else
@@ -87,7 +91,9 @@ ST_API int st_registry_pull(struct st_store *store, const char *ref,
  * in chunks past the config's chunk size); the blobs go in parallel (the config's `parallel`
  * at once); manifests go last, byte for byte, an index after its manifests. A manifest with a
  * subject is added to the subject's referrers tag (sha256-<hex>) when the registry has no
- * referrers API. *out_digest (may be NULL) gets the pushed manifest's (or index's) digest. */
+ * referrers API. Plain-tar layers are compressed first (opts->push_compression), which gives a
+ * manifest of its own (same config): *out_digest (may be NULL) gets the digest of the manifest
+ * (or index) pushed. */
 ST_API int st_registry_push(struct st_store *store, const char *src, const char *dest,
                             const struct st_registry_opts *opts, struct st_digest *out_digest,
                             struct st_error *err);

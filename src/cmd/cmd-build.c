@@ -43,7 +43,9 @@ static const char build_usage[] =
         "                              dest=- for stdout; -o DIR means type=local, -o - tar.\n"
         "                              The image is stored and tagged as without it\n"
         "      --compression gzip|zstd|uncompressed\n"
-        "                              layer compression (default gzip)\n"
+        "                              compression of the layers in the store (default\n"
+        "                              uncompressed: push and --output type=oci|docker\n"
+        "                              compress them, gzip unless compression= says)\n"
         "      --reproducible          SOURCE_DATE_EPOCH, or 0 when it is unset\n"
         "      --platform P            the host platform only\n"
         "      --cache-to type=local,dest=DIR[,mode=min|max][,tag=T][,ignore-error=true]\n"
@@ -107,6 +109,9 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 	struct st_error err = ST_ERROR_INIT;
 	int c;
 
+	/* layers stay plain tar in the store, as Docker's and containers-storage's local stores
+	 * keep them; push and --output type=oci|docker compress them (docs/internals/build.md) */
+	a->o.layer.compression = ST_LAYER_COMPRESS_NONE;
 	while ((c = getopt_long(argc, argv, "t:f:qo:", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -178,9 +183,11 @@ static int parse_build(int argc, char **argv, struct build_args *a)
 			/* BuildKit's names: compression=gzip|zstd|uncompressed */
 			if (strcmp(optarg, "zstd") == 0)
 				a->o.layer.compression = ST_LAYER_COMPRESS_ZSTD;
+			else if (strcmp(optarg, "gzip") == 0)
+				a->o.layer.compression = ST_LAYER_COMPRESS_GZIP;
 			else if (strcmp(optarg, "uncompressed") == 0)
 				a->o.layer.compression = ST_LAYER_COMPRESS_NONE;
-			else if (strcmp(optarg, "gzip") != 0)
+			else
 				return cmd_usage_error(
 				        "build",
 				        "--compression must be gzip, zstd or uncompressed");

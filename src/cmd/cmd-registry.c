@@ -142,7 +142,7 @@ static void progress_end(struct progress *pg)
 
 /* ---- shared options ---- */
 
-enum { OPT_TLS = 256, OPT_PLATFORM, OPT_ALL, OPT_PASSWORD_STDIN };
+enum { OPT_TLS = 256, OPT_PLATFORM, OPT_ALL, OPT_PASSWORD_STDIN, OPT_COMPRESSION };
 
 static int parse_tls(const char *v, struct st_registry_opts *o)
 {
@@ -213,16 +213,22 @@ int cmd_pull(int argc, char **argv)
 }
 
 static const char push_usage[] =
-        "usage: strata push [--tls-verify=false] [-q] IMAGE [DESTINATION]\n\n"
+        "usage: strata push [--tls-verify=false] [--compression gzip|zstd|none] [-q]\n"
+        "                   IMAGE [DESTINATION]\n\n"
         "Uploads an image to a registry: blobs the registry has are skipped, blobs known to\n"
         "live in another repository of it are mounted, manifests go last. DESTINATION is a\n"
-        "reference (default: IMAGE's name).\n";
+        "reference (default: IMAGE's name). Layers kept uncompressed (a build's) are compressed\n"
+        "first, once per layer (--compression, default gzip; none sends them as stored), so\n"
+        "the pushed manifest has a digest of its own; the image ID stays.\n";
 
 int cmd_push(int argc, char **argv)
 {
-	static const struct option opts[] = {{"quiet", no_argument, NULL, 'q'},
-	                                     {"tls-verify", optional_argument, NULL, OPT_TLS},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	        {"quiet", no_argument, NULL, 'q'},
+	        {"tls-verify", optional_argument, NULL, OPT_TLS},
+	        {"compression", required_argument, NULL, OPT_COMPRESSION},
+	        {"compression-format", required_argument, NULL, OPT_COMPRESSION}, /* podman's */
+	        {NULL, 0, NULL, 0}};
 	struct st_error err = ST_ERROR_INIT;
 	struct st_registry_opts o = {0};
 	struct progress pg = {.push = true};
@@ -237,6 +243,15 @@ int cmd_push(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "q", opts, NULL)) != -1) {
 		if (c == 'q')
 			pg.quiet = true;
+		else if (c == OPT_COMPRESSION && strcmp(optarg, "gzip") == 0)
+			o.push_compression = ST_LAYER_COMPRESS_GZIP;
+		else if (c == OPT_COMPRESSION && strcmp(optarg, "zstd") == 0)
+			o.push_compression = ST_LAYER_COMPRESS_ZSTD;
+		else if (c == OPT_COMPRESSION &&
+		         (strcmp(optarg, "none") == 0 || strcmp(optarg, "uncompressed") == 0))
+			o.push_compression = ST_LAYER_COMPRESS_NONE;
+		else if (c == OPT_COMPRESSION)
+			return cmd_usage_error("push", "--compression must be gzip, zstd or none");
 		else if (c != OPT_TLS || parse_tls(optarg, &o) < 0)
 			return cmd_usage_error("push", "bad option");
 	}

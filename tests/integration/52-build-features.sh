@@ -98,7 +98,7 @@ s=http.server.ThreadingHTTPServer(("127.0.0.1",0),h); print(s.server_address[1],
 	check_fails "a 404 names the line and the status" "Dockerfile:2: ADD .*missing.txt.*HTTP status 404" st build -t addu4 "$T/add"
 	kill "$web" 2>/dev/null
 fi
-# --compression uncompressed (BuildKit's name): plain tar layers, digest = diffID
+# --compression uncompressed (BuildKit's name, and the default): plain tar layers, digest = diffID
 mkdir -p "$T/unc"
 printf 'FROM bb\nRUN echo plain > /plain\n' > "$T/unc/Dockerfile"
 check "--compression uncompressed" sh -c "st build --compression uncompressed -t unc '$T/unc' >/dev/null 2>&1 && [ \"\$(st run --rm unc cat /plain)\" = plain ]"
@@ -114,7 +114,8 @@ if command -v skopeo >/dev/null; then
 else
 	skip "skopeo missing"
 fi
-check "a cached step of another compression is not reused: gzip asked, gzip made" sh -c "st build -t uncg '$T/unc' > '$T/log' 2>&1 && grep -q ' DONE ' '$T/log' && st inspect uncg | grep -q 'layer.v1.tar+gzip'"
+check "the default is uncompressed: the same step comes from the cache" sh -c "st build -t uncd '$T/unc' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log' && [ \"\$(st inspect uncd | grep '\"Id\"')\" = \"\$(st inspect unc | grep '\"Id\"')\" ]"
+check "a cached step of another compression is not reused: gzip asked, gzip made" sh -c "st build --compression gzip -t uncg '$T/unc' > '$T/log' 2>&1 && grep -q ' DONE ' '$T/log' && st inspect uncg | grep -q 'layer.v1.tar+gzip'"
 check "and the uncompressed entry is still there for --compression uncompressed" sh -c "st build --compression uncompressed -t unc2 '$T/unc' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log' && [ \"\$(st inspect unc2 | grep '\"Id\"')\" = \"\$(st inspect unc | grep '\"Id\"')\" ]"
 check_fails "an unknown --compression" "gzip, zstd or uncompressed" st build --compression lz4 "$T/unc"
 # --progress: tty keeps running steps live at the bottom (escape sequences), plain never does

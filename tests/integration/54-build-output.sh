@@ -98,7 +98,8 @@ check "the image is still stored and tagged" sh -c "st build -q -t kept:1 -o 'ty
 # ---- bad outputs: an error before any step runs ----
 nostep() { ! echo "$_out" | grep -q '^#'; }
 check_fails "an unknown type" 'unknown type "image"' st build -o type=image,dest=x "$C"
-check_fails "an unknown key" 'unknown key "compression"' st build -o type=oci,dest=x,compression=zstd "$C"
+check_fails "an unknown key" 'unknown key "oci-mediatypes"' st build -o type=oci,dest=x,oci-mediatypes=true "$C"
+check_fails "a bad compression=" 'compression=lz4: want gzip, zstd or uncompressed' st build -o type=oci,dest=x,compression=lz4 "$C"
 check_fails "a missing dest" 'dest= is required' st build -o type=oci "$C"
 check_fails "dest=- for a directory output" 'dest=- writes a tar' st build -o type=local,dest=- "$C"
 check_fails "two --output" 'only one --output' st build -o "$T/a" -o "$T/b" "$C"

@@ -46,6 +46,28 @@ static void parse_accepts_what_buildx_accepts(void **state)
 		else
 			assert_null(o.name);
 		assert_int_equal(o.dir, good[i].dir);
+		assert_int_equal(o.compression, ST_LAYER_COMPRESS_GZIP); /* BuildKit's default */
+		st_export_opts_release(&o);
+	}
+}
+
+static void parse_takes_buildkit_compression_names(void **state)
+{
+	static const struct {
+		const char *spec;
+		enum st_layer_compression c;
+	} cases[] = {{"type=oci,dest=x,compression=gzip", ST_LAYER_COMPRESS_GZIP},
+	             {"type=oci,dest=x,compression=zstd", ST_LAYER_COMPRESS_ZSTD},
+	             {"type=docker,dest=x,compression=uncompressed", ST_LAYER_COMPRESS_NONE}};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct st_error err = ST_ERROR_INIT;
+		struct st_export_opts o;
+
+		if (st_export_parse(cases[i].spec, &o, &err) != 0)
+			fail_msg("%s: %s", cases[i].spec, err.msg);
+		assert_int_equal(o.compression, cases[i].c);
 		st_export_opts_release(&o);
 	}
 }
@@ -62,7 +84,8 @@ static const struct bad_case bad[] = {
         {"type=oci", "dest= is required"},
         {"type=oci,dest=", "dest= is required"},
         {"dest=x", "type= is required"},
-        {"type=oci,dest=x,compression=zstd", "unknown key \"compression\""},
+        {"type=oci,dest=x,oci-mediatypes=true", "unknown key \"oci-mediatypes\""},
+        {"type=oci,dest=x,compression=lz4", "compression=lz4"},
         {"type=oci,dest=x,tar=maybe", "tar=maybe"},
         {"type=local,dest=x,tar=false", "tar= applies to"},
         {"type=tar,dest=x,name=a", "name= applies to"},
@@ -148,6 +171,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(parse_accepts_what_buildx_accepts),
+	        cmocka_unit_test(parse_takes_buildkit_compression_names),
 	        cmocka_unit_test(parse_refuses_with_the_reason),
 	        cmocka_unit_test(open_checks_dest_before_any_work),
 	};

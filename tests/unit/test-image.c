@@ -4,6 +4,9 @@
  * document, hashed with sha256sum. */
 #include "unit.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "strata/image.h"
 #include "strata/store.h"
 
@@ -1032,6 +1035,104 @@ static void index_resolves_to_the_host_and_gc_keeps_everything(void **state)
 	st_descriptor_release(&ixd);
 }
 
+/* Reads a blob and gunzips it with gzip(1). */
+static char *gunzip_blob(struct fixture *f, const struct st_digest *d)
+{
+	cleanup_buf struct st_buf raw = ST_BUF_INIT;
+	char *in, *cmd, *out = calloc(1, 256);
+	FILE *p;
+
+	assert_int_equal(st_store_read_blob(f->store, d, 0, &raw, NULL), 0);
+	assert_true(asprintf(&in, "%s/gz.in", f->dir) > 0);
+	unit_write_file(in, raw.data, raw.len);
+	assert_true(asprintf(&cmd, "gzip -t '%s' 2>&1 && gzip -dc < '%s'", in, in) > 0);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_true(fread(out, 1, 255, p) > 0);
+	assert_int_equal(pclose(p), 0);
+	free(in), free(cmd);
+	return out;
+}
+
+static void plain_layers_are_compressed_once_and_gc_keeps_them_with_their_tar(void **state)
+{
+	struct fixture *f = *state;
+	struct st_descriptor d, z, z2, zs;
+	struct st_image plain, packed;
+	struct st_gc_stats stats = {0};
+	struct st_error err = ST_ERROR_INIT;
+	struct st_digest sib[2];
+	struct stat rec1, rec2;
+	char *rec, hex[ST_DIGEST_STR_MAX];
+
+	write_image(f->store, "amd64", "one", &d);
+	assert_int_equal(st_image_compress(f->store, &d, ST_LAYER_COMPRESS_GZIP, &z, &err), 0);
+	assert_false(st_digest_equal(&z.digest, &d.digest));
+	assert_int_equal(st_image_load(f->store, &d, NULL, &plain, &err), 0);
+	assert_int_equal(st_image_load(f->store, &z, NULL, &packed, &err), 0);
+	/* same config (image ID), layers gzip whose bytes gunzip to the tars */
+	assert_true(st_digest_equal(&plain.manifest.config.digest, &packed.manifest.config.digest));
+	for (size_t i = 0; i < 2; i++) {
+		cleanup_buf struct st_buf tar = ST_BUF_INIT;
+		char *back = gunzip_blob(f, &packed.manifest.layers[i].digest);
+
+		assert_string_equal(packed.manifest.layers[i].media_type, ST_MT_OCI_LAYER_GZIP);
+		assert_non_null(st_descriptor_annotation(&packed.manifest.layers[i],
+		                                         ST_ANNOT_LAYER_COMPRESSOR));
+		assert_int_equal(st_store_read_blob(f->store, &plain.manifest.layers[i].digest, 0,
+		                                    &tar, NULL),
+		                 0);
+		assert_int_equal(strlen(back), tar.len);
+		assert_memory_equal(back, tar.data, tar.len);
+		sib[i] = packed.manifest.layers[i].digest;
+		free(back);
+	}
+	/* the second time is a lookup: same manifest, record untouched */
+	st_digest_str(&plain.manifest.layers[0].digest, hex);
+	assert_true(asprintf(&rec, "%s/compressed/gzip/%s", f->dir, strchr(hex, ':') + 1) > 0);
+	assert_int_equal(stat(rec, &rec1), 0);
+	assert_int_equal(st_image_compress(f->store, &d, ST_LAYER_COMPRESS_GZIP, &z2, &err), 0);
+	assert_true(st_digest_equal(&z.digest, &z2.digest));
+	assert_int_equal(stat(rec, &rec2), 0);
+	assert_int_equal(rec1.st_ino, rec2.st_ino);
+	/* compressing the compressed image changes nothing */
+	st_descriptor_release(&z2);
+	assert_int_equal(st_image_compress(f->store, &z, ST_LAYER_COMPRESS_ZSTD, &z2, &err), 0);
+	assert_true(st_digest_equal(&z.digest, &z2.digest));
+	st_descriptor_release(&z2);
+	/* zstd siblings are separate */
+	assert_int_equal(st_image_compress(f->store, &d, ST_LAYER_COMPRESS_ZSTD, &zs, &err), 0);
+	assert_false(st_digest_equal(&zs.digest, &z.digest));
+
+	/* gc: the tagged plain image keeps its siblings (the compressed manifests go: nothing
+	 * references them) */
+	assert_int_equal(st_image_register_gc(f->store, &err), 0);
+	assert_int_equal(st_store_tag(f->store, "example.com/plain:1", &d, &err), 0);
+	assert_int_equal(st_store_gc(f->store, &stats, &err), 0);
+	assert_true(st_store_has_blob(f->store, &sib[0]) && st_store_has_blob(f->store, &sib[1]));
+	assert_false(st_store_has_blob(f->store, &z.digest));
+	assert_int_equal(access(rec, F_OK), 0);
+	/* made again after gc: the same digest */
+	assert_int_equal(st_image_compress(f->store, &d, ST_LAYER_COMPRESS_GZIP, &z2, &err), 0);
+	assert_true(st_digest_equal(&z.digest, &z2.digest));
+	st_descriptor_release(&z2);
+	/* untagged: the tars, the siblings and the records go */
+	assert_int_equal(st_store_untag(f->store, "example.com/plain:1", &err), 0);
+	assert_int_equal(st_store_gc(f->store, &stats, &err), 0);
+	assert_false(st_store_has_blob(f->store, &sib[0]));
+	assert_false(st_store_has_blob(f->store, &plain.manifest.layers[0].digest));
+	assert_int_equal(access(rec, F_OK), -1);
+	/* no compression is refused */
+	expect_error(st_image_compress(f->store, &d, ST_LAYER_COMPRESS_NONE, &z2, &err),
+	             ST_EINVALID, &err, "gzip or zstd");
+	st_image_release(&plain);
+	st_image_release(&packed);
+	st_descriptor_release(&d);
+	st_descriptor_release(&z);
+	st_descriptor_release(&zs);
+	free(rec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1054,6 +1155,9 @@ int main(void)
 	                                        store_teardown),
 	        cmocka_unit_test_setup_teardown(manifest_with_wrong_config_digest_is_refused,
 	                                        store_setup, store_teardown),
+	        cmocka_unit_test_setup_teardown(
+	                plain_layers_are_compressed_once_and_gc_keeps_them_with_their_tar,
+	                store_setup, store_teardown),
 	        cmocka_unit_test_setup_teardown(index_resolves_to_the_host_and_gc_keeps_everything,
 	                                        store_setup, store_teardown),
 	};

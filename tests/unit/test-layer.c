@@ -220,6 +220,57 @@ static void output_is_identical_for_any_thread_count_and_run(void **state)
 	free(tree);
 }
 
+/* A layer kept as plain tar and compressed later (push, export) is byte for byte the layer
+ * created compressed at once, for gzip and zstd and any thread count. */
+static void compressing_a_plain_layer_later_gives_the_same_blob(void **state)
+{
+	struct env *e = *state;
+	char *tree = lu_path(e->dir, "tree");
+	char *plain = lu_path(e->dir, "plain.tar"), *direct = lu_path(e->dir, "direct");
+	char *later = lu_path(e->dir, "later");
+	const enum st_layer_compression comps[] = {ST_LAYER_COMPRESS_GZIP, ST_LAYER_COMPRESS_ZSTD};
+	struct st_layer_create_opts none = {.compression = ST_LAYER_COMPRESS_NONE};
+	struct st_layer_result rp, rd, rl;
+	struct st_error err = ST_ERROR_INIT;
+
+	make_tree(tree, 1700000000);
+	create_to_file(NULL, tree, false, &none, plain, &rp);
+	assert_true(st_digest_equal(&rp.digest, &rp.diff_id));
+	for (size_t c = 0; c < 2; c++) {
+		for (unsigned t = 1; t <= 2; t++) {
+			struct st_layer_create_opts o = {.compression = comps[c], .threads = t};
+			const char *cmp[] = {"cmp", direct, later, NULL};
+			struct st_layer_sink sink;
+			int in = open(plain, O_RDONLY | O_CLOEXEC);
+			int out = open(later, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+			create_to_file(NULL, tree, false, &o, direct, &rd);
+			assert_true(in >= 0 && out >= 0);
+			st_layer_sink_fd(&out, &sink);
+			if (st_layer_compress_fd(in, &o, &sink, &rl, &err) < 0)
+				fail_msg("compress: %s", err.msg);
+			close(in), close(out);
+			assert_int_equal(lu_run(cmp, NULL), 0);
+			assert_true(st_digest_equal(&rd.digest, &rl.digest));
+			assert_int_equal(rd.size, rl.size);
+			assert_int_equal(rl.tar_size, rp.size);
+			assert_string_equal(rd.media_type, rl.media_type);
+			assert_string_equal(rd.compressor, rl.compressor);
+			assert_int_equal(rd.level, rl.level);
+		}
+	}
+	/* "compressing" into a plain tar is refused, not a silent copy */
+	{
+		struct st_layer_sink sink;
+		int in = open(plain, O_RDONLY | O_CLOEXEC), out = open(later, O_WRONLY | O_CLOEXEC);
+
+		st_layer_sink_fd(&out, &sink);
+		assert_int_equal(st_layer_compress_fd(in, &none, &sink, &rl, &err), -ST_EINVALID);
+		close(in), close(out);
+	}
+	free(tree), free(plain), free(direct), free(later);
+}
+
 static void source_date_epoch_makes_later_mtimes_irrelevant(void **state)
 {
 	struct env *e = *state;
@@ -428,6 +479,8 @@ int main(void)
 	                gzip_layer_is_one_member_and_digests_match_reference_tools, setup,
 	                teardown),
 	        cmocka_unit_test_setup_teardown(output_is_identical_for_any_thread_count_and_run,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(compressing_a_plain_layer_later_gives_the_same_blob,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(source_date_epoch_makes_later_mtimes_irrelevant,
 	                                        setup, teardown),

@@ -22,10 +22,11 @@
 
 struct st_export {
 	enum st_export_type type;
-	bool dir;    /* the result is a directory (local, tar=false) */
-	bool merge;  /* local onto an existing directory */
-	char *dest;  /* NULL: write to fd */
-	char *name;  /* name= */
+	enum st_layer_compression compression; /* of plain-tar layers (oci, docker) */
+	bool dir;                              /* the result is a directory (local, tar=false) */
+	bool merge;                            /* local onto an existing directory */
+	char *dest;                            /* NULL: write to fd */
+	char *name;                            /* name= */
 	char *tmp;   /* the temporary beside dest; removed unless renamed */
 	int fd;      /* the temporary file, or the caller's fd (dest "-") */
 	bool own_fd; /* fd is the temporary's */
@@ -94,13 +95,26 @@ static int parse_field(char *f, struct st_export_opts *o, bool *tar, struct st_e
 		return *v ? set_str(&o->dest, v, err) : 0;
 	if (strcmp(f, "name") == 0)
 		return set_str(&o->name, v, err);
+	if (strcmp(f, "compression") == 0) {
+		if (strcmp(v, "gzip") == 0)
+			o->compression = ST_LAYER_COMPRESS_GZIP;
+		else if (strcmp(v, "zstd") == 0)
+			o->compression = ST_LAYER_COMPRESS_ZSTD;
+		else if (strcmp(v, "uncompressed") == 0)
+			o->compression = ST_LAYER_COMPRESS_NONE;
+		else
+			return st_error_set(err, ST_EINVALID,
+			                    "compression=%s: want gzip, zstd or uncompressed", v);
+		return 0;
+	}
 	if (strcmp(f, "tar") == 0) {
 		if (parse_bool(v, tar) < 0)
 			return st_error_set(err, ST_EINVALID, "tar=%s: want true or false", v);
 		o->dir = !*tar;
 		return 0;
 	}
-	return st_error_set(err, ST_EINVALID, "unknown key \"%s\" (type, dest, name, tar)", f);
+	return st_error_set(err, ST_EINVALID,
+	                    "unknown key \"%s\" (type, dest, name, tar, compression)", f);
 }
 
 static int check_opts(const struct st_export_opts *o, bool tar_given, struct st_error *err)
@@ -250,6 +264,7 @@ int st_export_open(const struct st_export_opts *o, int fd, struct st_export **ou
 	if (!x)
 		return st_error_set(err, ST_ENOMEM, "out of memory");
 	x->type = o->type;
+	x->compression = o->compression;
 	x->dir = o->type == ST_EXPORT_LOCAL || o->dir;
 	x->fd = -1;
 	if (o->name && !(x->name = strdup(o->name)))
@@ -364,6 +379,17 @@ static int write_image(struct st_export *x, struct st_store *s, const struct st_
 	struct st_image img;
 	int rc;
 
+	if ((x->type == ST_EXPORT_OCI || x->type == ST_EXPORT_DOCKER) &&
+	    x->compression != ST_LAYER_COMPRESS_NONE) {
+		struct st_descriptor sent = {0};
+
+		/* under the caller's lease: the compressed manifest is referenced by nothing */
+		rc = st_image_compress(s, desc, x->compression, &sent, err);
+		if (rc == 0)
+			rc = write_archive(x, s, &sent, names, n_names, err);
+		st_descriptor_release(&sent);
+		return rc;
+	}
 	if (x->type == ST_EXPORT_OCI || x->type == ST_EXPORT_DOCKER)
 		return write_archive(x, s, desc, names, n_names, err);
 	rc = st_image_load(s, desc, NULL, &img, err);

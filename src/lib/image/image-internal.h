@@ -22,4 +22,7 @@ void st_descriptors_free(size_t n, struct st_descriptor *d);
 int st_descriptors_append(size_t *n, struct st_descriptor **arr, const struct st_descriptor *d,
                           struct st_error *err);
 
+/* gc's expander and sweeper for compressed siblings of tar layers (image-compress.c). */
+int image_register_sibling_gc(struct st_store *store, struct st_error *err);
+
 #endif

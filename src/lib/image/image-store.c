@@ -283,5 +283,7 @@ static int gc_expand(struct st_store *store, struct st_gc *gc, const struct st_d
 
 int st_image_register_gc(struct st_store *store, struct st_error *err)
 {
-	return st_store_add_gc_expander(store, gc_expand, NULL, err);
+	int rc = st_store_add_gc_expander(store, gc_expand, NULL, err);
+
+	return rc < 0 ? rc : image_register_sibling_gc(store, err);
 }

@@ -476,22 +476,39 @@ static int push_desc(struct push *p, const struct st_descriptor *d, const char *
 	return rc;
 }
 
+/* The manifest to send: the image with its plain-tar layers compressed, unless told not to. */
+static int to_send(struct st_store *store, const struct st_descriptor *d,
+                   const struct st_registry_opts *opts, struct st_descriptor *out,
+                   struct st_error *err)
+{
+	if (opts && opts->push_compression == ST_LAYER_COMPRESS_NONE)
+		return st_descriptor_copy(out, d, err);
+	return st_image_compress(store, d, opts ? opts->push_compression : ST_LAYER_COMPRESS_GZIP,
+	                         out, err);
+}
+
 int st_registry_push(struct st_store *store, const char *src, const char *dest,
                      const struct st_registry_opts *opts, struct st_digest *out_digest,
                      struct st_error *err)
 {
 	struct push p = {0};
-	struct st_descriptor d = {0};
+	struct st_descriptor local = {0}, d = {0};
 	struct st_ref r;
 	char ref[ST_DIGEST_STR_MAX];
+	bool leased = false;
 	int rc = st_ref_parse(dest ? dest : src, &r, err);
 
 	if (rc < 0)
 		return rc;
 	pthread_mutex_init(&p.lock, NULL);
-	rc = st_image_lookup(store, src, &d, err);
+	rc = st_image_lookup(store, src, &local, err);
 	if (rc == -ST_ENOTFOUND && err && !err->msg[0])
 		st_error_set(err, ST_ENOTFOUND, "no image '%s' in the store", src);
+	/* the compressed manifest is referenced by nothing in the store: gc waits for the push */
+	if (rc == 0 && (rc = st_store_lease(store, err)) == 0)
+		leased = true;
+	if (rc == 0)
+		rc = to_send(store, &local, opts, &d, err);
 	if (rc == 0 && r.has_digest && !st_digest_equal(&r.digest, &d.digest))
 		rc = st_error_set(err, ST_EINVALID, "destination digest does not match the image");
 	if (rc == 0)
@@ -515,7 +532,10 @@ int st_registry_push(struct st_store *store, const char *src, const char *dest,
 	push_release(&p);
 	pthread_mutex_destroy(&p.lock);
 	st_reg_client_free(p.c);
+	if (leased)
+		st_store_unlease(store);
 	st_descriptor_release(&d);
+	st_descriptor_release(&local);
 	st_ref_release(&r);
 	return rc;
 }
