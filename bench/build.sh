@@ -11,11 +11,12 @@
 # the drifting speed of this shared VM hits them alike; the table gives medians, the ratios to
 # BuildKit and buildah, the goals of issue 6, and the MB/s of the COPY step of single.Dockerfile.
 #
-# Tool "strata-u" is strata with --compression uncompressed in its own store ($SROOT-u): the
-# layers kept as plain tar, as Docker's and containers-storage's local stores keep them.
+# "strata" keeps its layers as plain tar (the default since session 3), as Docker's and
+# containers-storage's local stores do; tool "strata-gz" is strata with --compression gzip
+# (layers stored compressed, as BuildKit into containerd's store) in its own store ($SROOT-gz).
 #
 # usage: bench/build.sh [BUILD_DIR]       (default: build; needs BUILD_DIR/strata)
-# env: ROUNDS (3), TOOLS (strata,docker,buildah[,strata-u]), DFS (single,multi,debian),
+# env: ROUNDS (3), TOOLS (strata,docker,buildah[,strata-gz]), DFS (single,multi,debian),
 #      MODES (cold,warm,incr,touch), STRATA_BENCH_ROOT (/tmp/peers-strata), PEERS_* (env.sh)
 # BuildKit is left out (with a message) when dockerd cannot start; buildah when it is missing.
 set -uo pipefail
@@ -60,7 +61,7 @@ setup() {
 	[ -d "$PEERS_BASE/oci-debian" ] || "$BENCH_DIR/make-bases.sh" debian >&2
 	mkdir -p "$OUT" "$SROOT"
 	local roots=$SROOT root
-	[[ ",$TOOLS," == *,strata-u,* ]] && roots="$roots $SROOT-u"
+	[[ ",$TOOLS," == *,strata-gz,* ]] && roots="$roots $SROOT-gz"
 	for root in $roots; do
 		"$STRATA" --root "$root" load --name localhost/peers/busybox -i "$PEERS_BASE/oci-busybox" >/dev/null &&
 			"$STRATA" --root "$root" load --name localhost/peers/debian -i "$PEERS_BASE/oci-debian" >/dev/null ||
@@ -96,7 +97,7 @@ build_cmd() {
 	[ "$mode" = cold ] && nc="--no-cache"
 	case $tool in
 	strata) echo "$STRATA --root $SROOT build --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
-	strata-u) echo "$STRATA --root $SROOT-u build --compression uncompressed --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
+	strata-gz) echo "$STRATA --root $SROOT-gz build --compression gzip --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
 	buildah) echo "buildah bud --layers --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
 	docker) echo "$DOCKER_BIN build --network none $nc -q -f $DF/$df.Dockerfile -t $tag $ctx" ;;
 	esac
@@ -106,7 +107,7 @@ build_cmd() {
 cold_prepare() {
 	case $1 in
 	strata) echo "$STRATA --root $SROOT rmi localhost/peers/bench-$2:$1 >/dev/null 2>&1; $STRATA --root $SROOT builder prune >/dev/null 2>&1; true" ;;
-	strata-u) echo "$STRATA --root $SROOT-u rmi localhost/peers/bench-$2:$1 >/dev/null 2>&1; $STRATA --root $SROOT-u builder prune >/dev/null 2>&1; true" ;;
+	strata-gz) echo "$STRATA --root $SROOT-gz rmi localhost/peers/bench-$2:$1 >/dev/null 2>&1; $STRATA --root $SROOT-gz builder prune >/dev/null 2>&1; true" ;;
 	buildah) echo "buildah rmi -f localhost/peers/bench-$2:$1 >/dev/null 2>&1; buildah rmi --prune >/dev/null 2>&1; true" ;;
 	docker) echo "$DOCKER_BIN rmi -f localhost/peers/bench-$2:$1 >/dev/null 2>&1; $DOCKER_BIN builder prune -af >/dev/null 2>&1; $DOCKER_BIN image prune -f >/dev/null 2>&1; true" ;;
 	esac
@@ -174,7 +175,7 @@ copy_mbs() {
 
 report() {
 	local df mode s d b g u
-	echo "| Dockerfile | mode | strata s | BuildKit s | buildah s | strata/BuildKit | goal | strata/buildah | strata-u s | strata-u/BuildKit |"
+	echo "| Dockerfile | mode | strata s | BuildKit s | buildah s | strata/BuildKit | goal | strata/buildah | strata-gz s | strata-gz/BuildKit |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for df in ${DFS//,/ }; do
 		for mode in ${MODES//,/ }; do
@@ -182,7 +183,7 @@ report() {
 			s=$(median "$df" "$mode" strata)
 			d=$(median "$df" "$mode" docker)
 			b=$(median "$df" "$mode" buildah)
-			u=$(median "$df" "$mode" strata-u)
+			u=$(median "$df" "$mode" strata-gz)
 			g=$(goal "$mode")
 			printf '| %s | %s | %s | %s | %s | %s | ≤ %s | %s | %s | %s |\n' "$df" "$mode" "$s" "$d" \
 				"$b" "$(ratio "$s" "$d")" "$g" "$(ratio "$s" "$b")" "$u" "$(ratio "$u" "$d")"
