@@ -30,9 +30,9 @@ static int emit(void *ctx, const void *p, size_t len, struct st_error *err)
 	return o->sink->write(o->sink->ctx, p, len, err);
 }
 
-static int make_compressor(const struct st_layer_create_opts *o, const struct layer_emit *out,
-                           struct layer_compressor **c, int *level, const char **media_type,
-                           struct st_error *err)
+int layer_compressor_for(const struct st_layer_create_opts *o, const struct layer_emit *out,
+                         struct layer_compressor **c, int *level, const char **media_type,
+                         struct st_error *err)
 {
 	unsigned threads = o->threads ? o->threads : 2;
 
@@ -46,9 +46,11 @@ static int make_compressor(const struct st_layer_create_opts *o, const struct la
 		*media_type = ST_MT_OCI_LAYER_ZSTD;
 		return layer_zstd_new(*level, threads, out, c, err);
 	case ST_LAYER_COMPRESS_NONE:
-		break;
+		*level = 0;
+		*media_type = ST_MT_OCI_LAYER;
+		return layer_none_new(out, c, err);
 	}
-	return st_error_set(err, ST_EINVALID, "compress a layer: compression must be gzip or zstd");
+	return st_error_set(err, ST_EINVALID, "unknown compression %d", (int)o->compression);
 }
 
 int st_layer_compress_fd(int fd, const struct st_layer_create_opts *opts,
@@ -65,10 +67,16 @@ int st_layer_compress_fd(int fd, const struct st_layer_create_opts *opts,
 	int level = 0;
 	int rc;
 
+	if (!opts)
+		opts = &defaults;
+	if (opts->compression != ST_LAYER_COMPRESS_GZIP &&
+	    opts->compression != ST_LAYER_COMPRESS_ZSTD)
+		return st_error_set(err, ST_EINVALID,
+		                    "compress a layer: compression must be gzip or zstd");
 	rc = st_hasher_init(&o.hash, ST_DIGEST_SHA256, err);
 	if (rc < 0)
 		return rc;
-	rc = make_compressor(opts ? opts : &defaults, &em, &c, &level, &media_type, err);
+	rc = layer_compressor_for(opts, &em, &c, &level, &media_type, err);
 	if (rc == 0 && !(buf = malloc(READ_CHUNK)))
 		rc = st_error_set(err, ST_ENOMEM, "out of memory");
 	while (rc == 0) {

@@ -224,24 +224,10 @@ static int new_compressor(struct layer_writer *w, const struct st_layer_create_o
                           const char **media_type)
 {
 	const struct layer_emit out = {emit_out, w};
-	unsigned threads = o->threads ? o->threads : 2;
 
-	switch (o->compression) {
-	case ST_LAYER_COMPRESS_GZIP:
-		*level = o->level ? o->level : ST_LAYER_GZIP_DEFAULT_LEVEL;
-		*media_type = ST_MT_OCI_LAYER_GZIP;
-		return layer_gzip_new(*level, threads, &out, &w->comp, w->err);
-	case ST_LAYER_COMPRESS_ZSTD:
-		*level = o->level ? o->level : 3;
-		*media_type = ST_MT_OCI_LAYER_ZSTD;
-		return layer_zstd_new(*level, threads, &out, &w->comp, w->err);
-	case ST_LAYER_COMPRESS_NONE:
-		*level = 0;
-		w->out_is_tar = true;
-		*media_type = ST_MT_OCI_LAYER;
-		return layer_none_new(&out, &w->comp, w->err);
-	}
-	return st_error_set(w->err, ST_EINVALID, "unknown compression %d", (int)o->compression);
+	/* uncompressed: the blob is the tar, its digest the diffID */
+	w->out_is_tar = o->compression == ST_LAYER_COMPRESS_NONE;
+	return layer_compressor_for(o, &out, &w->comp, level, media_type, w->err);
 }
 
 static void writer_release(struct layer_writer *w)

@@ -32,6 +32,10 @@ int layer_zstd_new(int level, unsigned threads, const struct layer_emit *out,
                    struct layer_compressor **res, struct st_error *err);
 int layer_none_new(const struct layer_emit *out, struct layer_compressor **res,
                    struct st_error *err);
+/* The compressor opts asks for (default levels filled in), with its level and media type. */
+int layer_compressor_for(const struct st_layer_create_opts *o, const struct layer_emit *out,
+                         struct layer_compressor **c, int *level, const char **media_type,
+                         struct st_error *err);
 
 static inline void layer_compressor_free(struct layer_compressor **c)
 {
