@@ -192,6 +192,10 @@ struct st_df_eval_instr {
 	struct st_strv args;  /* expanded arguments (unexpanded copies where BuildKit does not
 	                       * expand: RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK, ONBUILD) */
 	struct st_strv flags; /* flags with values expanded ("--from=build") */
+	/* COPY/ADD: each heredoc's body as its file gets it: leading tabs stripped for <<-, then,
+	 * unless the delimiter was quoted, variables expanded as BuildKit's ExpandRaw does ('\\'
+	 * escapes, quotes kept as ordinary characters) */
+	struct st_strv heredocs;
 };
 
 struct st_df_stage {

@@ -61,6 +61,9 @@ printf 'FROM bb\nCOPY <<EOF <<%sEOT2%s /dst/\nhello\nEOF\nworld $HOME\nEOT2\nCOP
 check "COPY <<EOF <<'EOT2' /dst/ writes one file per heredoc" sh -c "st build -t hd '$T/hd' >/dev/null 2>&1 && [ \"\$(st run --rm hd cat /dst/EOF /dst/EOT2)\" = \"\$(printf 'hello\nworld \$HOME')\" ]"
 check "<<-X strips leading tabs; files are 0664" sh -c "[ \"\$(st run --rm hd sh -c 'cat /one; stat -c %a /one')\" = \"\$(printf 'x\n  y\n664')\" ]"
 check "a heredoc rebuild is cached" sh -c "st build -t hd '$T/hd' > '$T/log' 2>&1 && ! grep -q ' DONE ' '$T/log'"
+printf 'FROM bb\nARG V=one\nENV W=two\nCOPY <<EOF /e\n$V "${W}" %s$V%s\nEOF\n' "'" "'" > "$T/hd/Dockerfile"
+check "an unquoted COPY heredoc expands ARG and ENV, quotes stay" sh -c "st build -t hde '$T/hd' >/dev/null 2>&1 && [ \"\$(st run --rm hde cat /e)\" = \"one \\\"two\\\" 'one'\" ]"
+check "--build-arg changes the body: the COPY runs again" sh -c "st build --build-arg V=uno -t hde '$T/hd' > '$T/log' 2>&1 && grep -q ' DONE ' '$T/log' && st run --rm hde cat /e | grep -q '^uno '"
 printf 'FROM bb\nCOPY <<EOF /x\nchanged\nEOF\n' > "$T/hd/Dockerfile"
 check "another body is another layer" sh -c "st build -t hd2 '$T/hd' >/dev/null 2>&1 && [ \"\$(st run --rm hd2 cat /x)\" = changed ]"
 

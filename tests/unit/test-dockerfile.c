@@ -346,6 +346,38 @@ static void scopes_arg_and_env_across_stages(void **state)
 	st_dockerfile_free(df);
 }
 
+/* BuildKit's ExpandRaw: the body of an unquoted heredoc has its variables expanded with what
+ * is in scope at that line, quotes stay as written, '\\' escapes; a quoted delimiter keeps the
+ * body as is; <<- strips tabs first. */
+static void expands_copy_heredoc_bodies_as_buildkit(void **state)
+{
+	static const char src[] = "FROM scratch\n"
+	                          "ARG V=one\n"
+	                          "ENV W=two\n"
+	                          "COPY <<EOF <<'RAW' /d/\n"
+	                          "a $V \"${W}\" '$V' \\$V ${NOPE:-dflt}\n"
+	                          "EOF\n"
+	                          "b $V\n"
+	                          "RAW\n"
+	                          "ENV W=three\n"
+	                          "ADD <<-T /t\n"
+	                          "\t$W\n"
+	                          "T\n";
+	struct st_dockerfile *df = parse_ok(src);
+	struct st_error err = ST_ERROR_INIT;
+	struct st_df_eval *ev = NULL;
+
+	(void)state;
+	assert_int_equal(st_df_eval_run(df, NULL, &ev, &err), 0);
+	assert_int_equal(ev->instrs[3].heredocs.n, 2);
+	assert_string_equal(ev->instrs[3].heredocs.v[0], "a one \"two\" 'one' $V dflt\n");
+	assert_string_equal(ev->instrs[3].heredocs.v[1], "b $V\n");
+	assert_int_equal(ev->instrs[5].heredocs.n, 1);
+	assert_string_equal(ev->instrs[5].heredocs.v[0], "three\n");
+	st_df_eval_free(ev);
+	st_dockerfile_free(df);
+}
+
 static void eval_reports_expansion_errors_with_line(void **state)
 {
 	struct st_dockerfile *df =
@@ -372,6 +404,7 @@ int main(void)
 	        cmocka_unit_test(unknown_instructions_kept_on_request),
 	        cmocka_unit_test(validate_applies_buildkit_instruction_checks),
 	        cmocka_unit_test(scopes_arg_and_env_across_stages),
+	        cmocka_unit_test(expands_copy_heredoc_bodies_as_buildkit),
 	        cmocka_unit_test(eval_reports_expansion_errors_with_line),
 	};
 	return cmocka_run_group_tests_name("dockerfile", tests, NULL, NULL);

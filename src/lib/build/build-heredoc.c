@@ -13,27 +13,11 @@
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
-/* The body as the file holds it: <<-EOF strips leading tabs of every line. */
-static int body(const struct st_df_heredoc *hd, struct st_buf *out, struct st_error *err)
+/* The file of one heredoc: its body as the evaluator made it (tabs stripped for <<-,
+ * variables expanded unless the delimiter was quoted). */
+static int write_one(struct bctx *b, int dfd, const struct st_df_heredoc *hd, const char *data,
+                     const char *where)
 {
-	const char *s = hd->content;
-	int rc = 0;
-
-	if (!hd->chomp)
-		return st_buf_adds(out, s, err);
-	while (*s && rc == 0) {
-		size_t n;
-		s += strspn(s, "\t");
-		n = strcspn(s, "\n");
-		rc = st_buf_add(out, s, n + (s[n] == '\n'), err);
-		s += n + (s[n] == '\n');
-	}
-	return rc;
-}
-
-static int write_one(struct bctx *b, int dfd, const struct st_df_heredoc *hd, const char *where)
-{
-	cleanup_buf struct st_buf data = ST_BUF_INIT;
 	cleanup_fd int fd = -1;
 	int rc;
 
@@ -41,20 +25,10 @@ static int write_one(struct bctx *b, int dfd, const struct st_df_heredoc *hd, co
 	    strcmp(hd->name, "..") == 0)
 		return st_error_set(b->err, ST_EINVALID, "%s: heredoc name '%s' is not a file name",
 		                    where, hd->name);
-	/* NEEDSWORK: BuildKit expands variables in the body of an unquoted heredoc */
-	if (hd->expand && strchr(hd->content, '$'))
-		return st_error_set(
-		        b->err, ST_EUNSUPPORTED,
-		        "%s: variables in a COPY heredoc are not expanded yet; quote the "
-		        "delimiter (<<'%s') to copy the body as written",
-		        where, hd->name);
-	rc = body(hd, &data, b->err);
-	if (rc < 0)
-		return rc;
 	fd = openat(dfd, hd->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0664);
 	if (fd < 0)
 		return st_error_sys(b->err, "%s: heredoc '%s'", where, hd->name);
-	rc = st_write_all(fd, data.data, data.len, b->err);
+	rc = st_write_all(fd, data, strlen(data), b->err);
 	if (rc == 0 && fchmod(fd, 0664) < 0) /* not the umask's */
 		rc = st_error_sys(b->err, "chmod heredoc '%s'", hd->name);
 	return rc;
@@ -79,11 +53,11 @@ int build_heredoc_srcs(struct bctx *b, const struct st_df_eval_instr *ei, const 
 			rc = st_strv_push(out_args, a, strlen(a), b->err);
 			break;
 		}
-		if (strncmp(a, "<<", 2) != 0 || k >= in->n_heredocs)
+		if (strncmp(a, "<<", 2) != 0 || k >= in->n_heredocs || k >= ei->heredocs.n)
 			return st_error_set(b->err, ST_EUNSUPPORTED,
 			                    "%s: %s: heredocs and other sources in one instruction",
 			                    where, a);
-		rc = write_one(b, dfd, &in->heredocs[k], where);
+		rc = write_one(b, dfd, &in->heredocs[k], ei->heredocs.v[k], where);
 		if (rc == 0)
 			rc = st_strv_push(out_args, in->heredocs[k].name,
 			                  strlen(in->heredocs[k].name), b->err);

@@ -206,6 +206,49 @@ static int stage_from(struct ev *ev, const struct st_df_instr *in, struct st_df_
 	return rc;
 }
 
+/* COPY/ADD heredoc bodies: <<- strips leading tabs (BuildKit's parser does, before any
+ * expansion), an unquoted delimiter expands variables with quotes left alone. */
+static int heredoc_bodies(struct ev *ev, const struct st_df_env *scope,
+                          const struct st_df_instr *in, struct st_df_eval_instr *ei)
+{
+	const struct st_shlex lx = {'\\', ST_SHLEX_SKIP_QUOTES, st_df_env_lookup, (void *)scope};
+	cleanup_buf struct st_buf body = ST_BUF_INIT;
+	cleanup_buf struct st_buf out = ST_BUF_INIT;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < in->n_heredocs; i++) {
+		const struct st_df_heredoc *hd = &in->heredocs[i];
+		const char *s = hd->content;
+
+		st_buf_reset(&body);
+		st_buf_reset(&out);
+		while (*s && rc == 0) {
+			size_t n;
+
+			if (hd->chomp)
+				s += strspn(s, "\t");
+			n = strcspn(s, "\n");
+			n += s[n] == '\n';
+			rc = st_buf_add(&body, s, n, ev->err);
+			s += n;
+		}
+		if (rc == 0 && hd->expand) {
+			rc = st_shlex_word(&lx, body.data ? body.data : "", body.len, &out,
+			                   ev->err);
+			if (rc < 0)
+				rc = st_error_wrap(ev->err, "%s:%d: heredoc %s", ev->df->name,
+				                   in->start_line, hd->name);
+		}
+		if (rc == 0 && hd->expand)
+			rc = st_strv_push(&ei->heredocs, out.data ? out.data : "", out.len,
+			                  ev->err);
+		else if (rc == 0)
+			rc = st_strv_push(&ei->heredocs, body.data ? body.data : "", body.len,
+			                  ev->err);
+	}
+	return rc;
+}
+
 static int stage_instr(struct ev *ev, struct st_df_stage *st, const struct st_df_instr *in,
                        struct st_df_eval_instr *ei)
 {
@@ -244,6 +287,8 @@ static int stage_instr(struct ev *ev, struct st_df_stage *st, const struct st_df
 			if (rc == 0)
 				rc = st_strv_push(&ei->args, v.data, v.len, ev->err);
 		}
+		if (rc == 0 && (in->cmd == ST_DF_COPY || in->cmd == ST_DF_ADD))
+			rc = heredoc_bodies(ev, &scope, in, ei);
 		break;
 	default:
 		for (size_t i = 0; rc == 0 && i < in->n_args; i++)
@@ -342,6 +387,7 @@ void st_df_eval_free(struct st_df_eval *ev)
 	for (size_t i = 0; i < ev->n_instrs; i++) {
 		st_strv_release(&ev->instrs[i].args);
 		st_strv_release(&ev->instrs[i].flags);
+		st_strv_release(&ev->instrs[i].heredocs);
 	}
 	free(ev->stages);
 	free(ev->instrs);
