@@ -2,6 +2,9 @@
  * sha256sum/sha512sum. */
 #include "unit.h"
 
+#include <pthread.h>
+
+#include "digest/digest-mb.h"
 #include "strata/digest.h"
 
 #define EMPTY "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -120,12 +123,229 @@ static void parse_rejects_bad_digests(void **state)
 	}
 }
 
+/* ---- multi-buffer SHA-256 and the hasher pool, against OpenSSL's one-shot ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64*: reproducible, so a failure names its inputs by the seed */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static unsigned char *random_bytes(size_t len)
+{
+	unsigned char *p = malloc(len ? len : 1);
+
+	assert_non_null(p);
+	for (size_t i = 0; i < len; i++)
+		p[i] = (unsigned char)(rnd() >> 56);
+	return p;
+}
+
+static void want_openssl(const unsigned char *p, size_t len, const struct st_digest *got)
+{
+	struct st_digest want;
+
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, p, len, &want, NULL), 0);
+	if (!st_digest_equal(&want, got)) {
+		char a[ST_DIGEST_STR_MAX], b[ST_DIGEST_STR_MAX];
+		st_digest_str(&want, a);
+		st_digest_str(got, b);
+		fail_msg("%zu bytes: want %s, got %s", len, a, b);
+	}
+}
+
+/* the scalar stream: edge lengths one-shot, then random update sizes */
+static void stream_matches_openssl(void **state)
+{
+	static const size_t lens[] = {0,   1,   55,  56,  57,   63,   64,   65,      119,
+	                              120, 127, 128, 129, 1000, 4095, 4096, 1 << 20, 3000001};
+	unsigned char *p = random_bytes(3000001);
+	struct st_digest_stream s;
+	struct st_digest got;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		st_digest_stream_init(&s);
+		st_digest_stream_update(&s, p, lens[i]);
+		st_digest_stream_final(&s, &got);
+		want_openssl(p, lens[i], &got);
+	}
+	for (int round = 0; round < 200; round++) {
+		size_t len = rnd() % (round < 150 ? 5000 : 3000001), off = 0;
+		st_digest_stream_init(&s);
+		while (off < len) {
+			size_t n = rnd() % (round % 2 ? 200 : 70000);
+			n = n > len - off ? len - off : n;
+			st_digest_stream_update(&s, p + off, n);
+			off += n;
+		}
+		st_digest_stream_final(&s, &got);
+		want_openssl(p, len, &got);
+	}
+	free(p);
+}
+
+/* every implementation this CPU runs, any lane count, lanes at different places in their
+ * streams, with scalar heads and tails around the multi-buffer blocks */
+static void mb_blocks_match_openssl(void **state)
+{
+	enum { MAXLEN = 1 << 16 };
+	unsigned char *buf[ST_DIGEST_MB_LANES];
+	struct st_digest_stream ctx[ST_DIGEST_MB_LANES], *s[ST_DIGEST_MB_LANES];
+	const unsigned char *p[ST_DIGEST_MB_LANES];
+	size_t head[ST_DIGEST_MB_LANES], tail[ST_DIGEST_MB_LANES];
+
+	(void)state;
+	for (unsigned i = 0; i < ST_DIGEST_MB_LANES; i++)
+		buf[i] = random_bytes(3 * MAXLEN);
+	print_message("# multi-buffer: best here is %s\n",
+	              st_digest_mb_impl_name(st_digest_mb_best()));
+	for (int impl = ST_DIGEST_MB_SCALAR; impl <= (int)st_digest_mb_best(); impl++) {
+		for (int round = 0; round < 300; round++) {
+			unsigned n = 1 + (unsigned)(rnd() % ST_DIGEST_MB_LANES);
+			size_t nb = round < 20 ? (size_t)round : rnd() % (MAXLEN / 64);
+			for (unsigned i = 0; i < n; i++) {
+				head[i] = (rnd() % (MAXLEN / 64)) * 64; /* whole blocks: n_buf 0 */
+				tail[i] = rnd() % (round % 3 ? 200 : MAXLEN);
+				st_digest_stream_init(&ctx[i]);
+				st_digest_stream_update(&ctx[i], buf[i], head[i]);
+				s[i] = &ctx[i];
+				p[i] = buf[i] + head[i];
+			}
+			st_digest_mb_blocks((enum st_digest_mb_impl)impl, s, p, n, nb);
+			for (unsigned i = 0; i < n; i++) {
+				struct st_digest got;
+				size_t len = head[i] + nb * 64;
+				assert_true(ctx[i].len == len);
+				st_digest_stream_update(&ctx[i], buf[i] + len, tail[i]);
+				st_digest_stream_final(&ctx[i], &got);
+				want_openssl(buf[i], len + tail[i], &got);
+			}
+		}
+	}
+	for (unsigned i = 0; i < ST_DIGEST_MB_LANES; i++)
+		free(buf[i]);
+}
+
+struct producer {
+	struct st_digest_pool *pool;
+	unsigned char *p;
+	size_t len, max_update;
+	bool cancel; /* close before the end, as an abandoned upload does */
+	pthread_barrier_t *start;
+	uint64_t seed;
+	struct st_digest got;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *pr = arg;
+	struct st_digest_pool_stream *s = NULL;
+	uint64_t x = pr->seed;
+	size_t off = 0;
+
+	if (st_digest_pool_open(pr->pool, &s, NULL) < 0)
+		return "open";
+	pthread_barrier_wait(pr->start);
+	while (off < pr->len) {
+		size_t n;
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		n = 1 + x % pr->max_update;
+		n = n > pr->len - off ? pr->len - off : n;
+		if (st_digest_pool_write(s, pr->p + off, n, NULL) < 0)
+			return "write";
+		off += n;
+		if (pr->cancel && off > pr->len / 2)
+			break;
+	}
+	if (!pr->cancel)
+		st_digest_pool_final(s, &pr->got);
+	st_digest_pool_close(s);
+	return NULL;
+}
+
+/* streams of uneven lengths and update sizes from concurrent producers, a small queue limit (the
+ * producers wait for the thread), some closed halfway; every digest is OpenSSL's */
+static void pool_matches_openssl(void **state)
+{
+	enum { N = 12 };
+	struct producer pr[N];
+	pthread_t t[N];
+	struct st_digest_pool_stats st;
+
+	(void)state;
+	for (int rep = 0; rep < 6; rep++) {
+		struct st_digest_pool *pool = NULL;
+		unsigned n = 1 + (unsigned)(rnd() % N);
+		pthread_barrier_t start;
+		assert_int_equal(st_digest_pool_new(rep % 2 ? 64 << 10 : 0, &pool, NULL), 0);
+		pthread_barrier_init(&start, NULL, n);
+		for (unsigned i = 0; i < n; i++) {
+			pr[i] = (struct producer){
+			        .pool = pool,
+			        .len = rep == 0 && i == 0 ? 0 : rnd() % (4 << 20),
+			        .max_update = i % 3 == 0 ? 100 : 1 + rnd() % (256 << 10),
+			        .cancel = i % 5 == 4,
+			        .seed = rnd() | 1,
+			        .start = &start};
+			pr[i].p = random_bytes(pr[i].len);
+		}
+		for (unsigned i = 0; i < n; i++)
+			assert_int_equal(pthread_create(&t[i], NULL, produce, &pr[i]), 0);
+		for (unsigned i = 0; i < n; i++) {
+			void *res = NULL;
+			assert_int_equal(pthread_join(t[i], &res), 0);
+			assert_null(res);
+			if (!pr[i].cancel)
+				want_openssl(pr[i].p, pr[i].len, &pr[i].got);
+			free(pr[i].p);
+		}
+		pthread_barrier_destroy(&start);
+		st_digest_pool_get_stats(pool, &st);
+		print_message("# pool of %u: %llu bytes inline, %llu queued, %llu in %llu "
+		              "multi-buffer rounds (%.1f lanes)\n",
+		              n, (unsigned long long)st.inline_bytes,
+		              (unsigned long long)st.queued_bytes, (unsigned long long)st.mb_bytes,
+		              (unsigned long long)st.mb_rounds,
+		              st.mb_rounds ? (double)st.mb_lanes / (double)st.mb_rounds : 0.0);
+		st_digest_pool_free(pool);
+	}
+}
+
+/* streams left open when the pool goes, with bytes queued: freed, no hang */
+static void pool_free_drops_open_streams(void **state)
+{
+	struct st_digest_pool *pool = NULL;
+	struct st_digest_pool_stream *s[8];
+	unsigned char *p = random_bytes(1 << 20);
+
+	(void)state;
+	assert_int_equal(st_digest_pool_new(0, &pool, NULL), 0);
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(st_digest_pool_open(pool, &s[i], NULL), 0);
+		assert_int_equal(st_digest_pool_write(s[i], p, (size_t)1 << 20, NULL), 0);
+	}
+	st_digest_pool_free(pool);
+	free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(hashes_match_coreutils),
 	        cmocka_unit_test(streaming_equals_one_shot),
 	        cmocka_unit_test(final_reset_starts_over),
+	        cmocka_unit_test(stream_matches_openssl),
+	        cmocka_unit_test(mb_blocks_match_openssl),
+	        cmocka_unit_test(pool_matches_openssl),
+	        cmocka_unit_test(pool_free_drops_open_streams),
 	        cmocka_unit_test(parse_round_trips),
 	        cmocka_unit_test(parse_rejects_bad_digests),
 	};
