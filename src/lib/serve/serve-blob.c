@@ -243,7 +243,7 @@ void srv_upload_data(struct srv_req *r, const char *p, size_t len)
 		r->up_broken = true;
 		return;
 	}
-	if (st_blob_writer_write(r->up->w, p, len, NULL) < 0)
+	if (srv_upload_write(r->up, p, len, NULL) < 0)
 		r->up_broken = true;
 }
 

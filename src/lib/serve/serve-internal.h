@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "digest/digest-mb.h"
 #include "strata/buf.h"
 #include "strata/digest.h"
 #include "strata/ref.h"
@@ -94,8 +95,9 @@ void st_serve_up_abort(struct srv_upload_sm *sm);
 struct srv_upload {
 	char id[SRV_UPLOAD_ID_LEN + 1];
 	char repo[ST_REF_MAX_PATH + 1];
-	struct st_store *store; /* own handle: its lease keeps gc out while the upload lives */
-	struct st_blob_writer *w;
+	struct st_store *store;   /* own handle: its lease keeps gc out while the upload lives */
+	struct st_blob_writer *w; /* trusted: hs hashes what it writes */
+	struct st_digest_pool_stream *hs;
 	struct srv_upload_sm sm;
 	time_t last_used;
 	bool busy;
@@ -115,6 +117,7 @@ struct st_server {
 	pthread_mutex_t up_mu;
 	struct srv_upload **ups;
 	size_t n_ups_max;
+	struct st_digest_pool *hashers; /* hashes concurrent uploads together */
 	pthread_mutex_t act_mu;
 	pthread_cond_t act_cv;
 	unsigned active;
@@ -133,6 +136,8 @@ int srv_upload_acquire(struct st_server *srv, const char *repo, const char *id,
 void srv_upload_release(struct st_server *srv, struct srv_upload *up);
 /* Removes (and discards, unless committed) an acquired session. */
 void srv_upload_remove(struct st_server *srv, struct srv_upload *up);
+/* Writes into the session's blob and hashes what was written. */
+int srv_upload_write(struct srv_upload *up, const void *p, size_t len, struct st_error *err);
 /* Verifies, commits and links the blob into its repository; removes the session. */
 int srv_upload_commit(struct st_server *srv, struct srv_upload *up, const struct st_digest *d,
                       struct st_error *err);

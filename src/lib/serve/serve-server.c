@@ -91,6 +91,9 @@ static int init(struct st_server *srv, struct st_store *store, const struct st_s
 	srv->name = strdup(opts->name ? opts->name : "localhost");
 	if (!srv->ups || !srv->name)
 		return st_error_set(err, ST_ENOMEM, "server");
+	rc = st_digest_pool_new(0, &srv->hashers, err);
+	if (rc < 0)
+		return rc;
 	if (st_ref_valid_repository(srv->name, NULL) < 0 && !strchr(srv->name, ':') &&
 	    !strchr(srv->name, '.'))
 		return st_error_set(err, ST_EINVALID, "--name '%s' is not a registry host",
@@ -204,6 +207,7 @@ void st_serve_free(struct st_server *srv)
 	if (srv->daemon)
 		st_serve_stop(srv, 0);
 	srv_upload_free_all(srv);
+	st_digest_pool_free(srv->hashers); /* after the uploads: their streams are closed */
 	srv_auth_free(srv->auth);
 	if (srv->repos_fd >= 0)
 		(void)close(srv->repos_fd);

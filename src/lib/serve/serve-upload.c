@@ -1,10 +1,11 @@
-/* serve-upload.c: upload sessions. Each session owns a store handle and a blob writer: the
- * bytes go to an unnamed O_TMPFILE, hashed as they arrive, and become a blob only when the
- * final PUT's digest matches. The writer takes the store's lease only at the commit (the
- * temporary is invisible to gc), so an open session never holds gc back; the lease covers the
- * naming of the blob and the writing of its link. A session idle past opts.upload_idle is
- * dropped, and a stopped server drops them all, which leaves nothing behind (the kernel frees
- * an unlinked inode). */
+/* serve-upload.c: upload sessions. Each session owns a store handle, a blob writer and a stream
+ * of the server's hasher pool: the bytes go to an unnamed O_TMPFILE and, once written, to the
+ * pool (which hashes concurrent uploads together, digest-pool.c), and become a blob only when
+ * the final PUT's digest matches the hash of exactly the bytes written. The writer takes the
+ * store's lease only at the commit (the temporary is invisible to gc), so an open session never
+ * holds gc back; the lease covers the naming of the blob and the writing of its link. A session
+ * idle past opts.upload_idle is dropped, and a stopped server drops them all, which leaves nothing
+ * behind (the kernel frees an unlinked inode). */
 #include "serve/serve-internal.h"
 
 #include <stdio.h>
@@ -21,6 +22,7 @@ static void upload_free(struct srv_upload *up)
 {
 	if (!up)
 		return;
+	st_digest_pool_close(up->hs);
 	st_blob_writer_free(up->w);
 	st_store_free(up->store);
 	free(up);
@@ -61,6 +63,10 @@ int srv_upload_create(struct st_server *srv, const char *repo, struct srv_upload
 		rc = st_blob_writer_open(
 		        up->store, ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT | ST_BLOB_WRITER_OPEN_DIRECT,
 		        &up->w, err);
+	if (rc == 0) {
+		st_blob_writer_trust(up->w); /* up->hs hashes what is written */
+		rc = st_digest_pool_open(srv->hashers, &up->hs, err);
+	}
 	if (rc < 0) {
 		upload_free(up);
 		return rc;
@@ -141,13 +147,38 @@ void srv_upload_remove(struct st_server *srv, struct srv_upload *up)
 	upload_free(up);
 }
 
+int srv_upload_write(struct srv_upload *up, const void *p, size_t len, struct st_error *err)
+{
+	int rc = st_blob_writer_write(up->w, p, len, err);
+
+	/* only bytes in the file are hashed; a failed write ends the session */
+	return rc < 0 ? rc : st_digest_pool_write(up->hs, p, len, err);
+}
+
+static int mismatch(const struct st_digest *want, const struct st_digest *got, struct st_error *err)
+{
+	char ws[ST_DIGEST_STR_MAX], gs[ST_DIGEST_STR_MAX];
+
+	st_digest_str(want, ws);
+	st_digest_str(got, gs);
+	return st_error_set(err, ST_EDIGEST, "blob %s: content does not match its digest (got %s)",
+	                    ws, gs);
+}
+
 int srv_upload_commit(struct st_server *srv, struct srv_upload *up, const struct st_digest *d,
                       struct st_error *err)
 {
+	struct st_digest got;
+	int rc;
+
+	/* waits for the pool to hash the last bytes written; the trusted writer takes the digest
+	 * only once it is the client's */
+	st_digest_pool_final(up->hs, &got);
+	rc = st_digest_equal(d, &got) ? 0 : mismatch(d, &got, err);
 	/* the commit takes the session's lease, kept until the writer is freed: gc cannot run
 	 * between the blob and its link */
-	int rc = st_blob_writer_commit(up->w, d, NULL, err);
-
+	if (rc == 0)
+		rc = st_blob_writer_commit(up->w, &got, NULL, err);
 	if (rc == 0)
 		rc = srv_link_write(srv->repos_fd, up->repo, SRV_LINK_LAYER, d, NULL, err);
 	srv_upload_remove(srv, up);
