@@ -11,6 +11,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 #define HAVE_X86_MB 1
 #endif
@@ -144,9 +145,12 @@ enum st_digest_mb_impl st_digest_mb_best(void)
 		return (enum st_digest_mb_impl)b;
 	b = ST_DIGEST_MB_SCALAR;
 #ifdef HAVE_X86_MB
+	unsigned eax, ebx = 0, ecx, edx;
+
 	__builtin_cpu_init();
-	/* with SHA extensions, OpenSSL's one stream outruns eight lanes */
-	if (__builtin_cpu_supports("sha"))
+	/* with SHA extensions (CPUID.7.0:EBX bit 29), OpenSSL's one stream outruns eight lanes;
+	 * clang 14 has no "sha" for __builtin_cpu_supports */
+	if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (ebx & (1u << 29)))
 		b = ST_DIGEST_MB_SCALAR;
 	else if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
 		b = ST_DIGEST_MB_AVX512VL;
