@@ -45,7 +45,7 @@ unsigned st_digest_mb_min_lanes(enum st_digest_mb_impl impl);
 struct st_digest_pool;
 struct st_digest_pool_stream;
 
-/* limit: the bytes a stream may have queued before its producer waits (0: 4 MiB). */
+/* limit: the bytes a stream may have queued before its producer waits (0: 1 MiB). */
 int st_digest_pool_new(size_t limit, struct st_digest_pool **out, struct st_error *err);
 /* Every stream must be closed first. NULL is a no-op. */
 void st_digest_pool_free(struct st_digest_pool *pool);

@@ -9,7 +9,8 @@
  * queue is bounded: a producer waits while its queue is over the limit. Ordering: a stream's
  * bytes are hashed in the order written, because a producer hashes inline only when its queue
  * is empty and the thread is not working on it (busy), and the thread takes a stream only when
- * no producer is hashing it. */
+ * no producer is hashing it. A producer that would wait (its queue full, or its final) runs a
+ * round itself, on any streams ready, rather than sleep. */
 #include "digest/digest-mb.h"
 
 #include <errno.h>
@@ -22,7 +23,7 @@
 
 #include "util/banned.h"
 
-#define DEFAULT_LIMIT (4u << 20)
+#define DEFAULT_LIMIT (1u << 20)
 /* blocks per lane in one multi-buffer call, so that the lanes regroup often */
 #define ROUND_BLOCKS 256
 /* a stream counts as busy for this long after its last write */
@@ -164,12 +165,57 @@ static unsigned pick(struct st_digest_pool *pool, struct st_digest_pool_stream *
 	return n;
 }
 
+/* One round on n picked streams: entered and left with the lock held. */
+static void run_round(struct st_digest_pool *pool, struct st_digest_pool_stream **lane,
+                      struct chunk **c, unsigned n)
+{
+	struct st_digest_pool_stats st = {0};
+
+	for (unsigned i = 0; i < n; i++)
+		lane[i]->busy = true;
+	pthread_mutex_unlock(&pool->mu);
+	hash_round(pool, lane, c, n, &st);
+	pthread_mutex_lock(&pool->mu);
+	pool->stats.mb_rounds += st.mb_rounds;
+	pool->stats.mb_lanes += st.mb_lanes;
+	pool->stats.mb_bytes += st.mb_bytes;
+	for (unsigned i = 0; i < n; i++) {
+		struct st_digest_pool_stream *s = lane[i];
+		s->busy = false;
+		if (c[i]->off == c[i]->len) {
+			s->head = c[i]->next;
+			if (!s->head)
+				s->tail = NULL;
+			s->queued -= c[i]->len;
+			free(c[i]);
+		}
+		/* to the back of the line: more than eight streams take turns */
+		unlink_stream(pool, s);
+		append_stream(pool, s);
+	}
+	pthread_cond_broadcast(&pool->drain_cv);
+}
+
+/* A producer that would wait for the thread runs a round itself when there is a full one to run
+ * (enough streams for the lanes): the hashing then gets the producers' share of the CPU too,
+ * not one thread's. Lock held. */
+static void help_or_wait(struct st_digest_pool *pool)
+{
+	struct st_digest_pool_stream *lane[ST_DIGEST_MB_LANES];
+	struct chunk *c[ST_DIGEST_MB_LANES];
+	unsigned n = pick(pool, lane, c);
+
+	if (n >= pool->min_lanes)
+		run_round(pool, lane, c, n);
+	else
+		pthread_cond_wait(&pool->drain_cv, &pool->mu);
+}
+
 static void *hasher_main(void *arg)
 {
 	struct st_digest_pool *pool = arg;
 	struct st_digest_pool_stream *lane[ST_DIGEST_MB_LANES];
 	struct chunk *c[ST_DIGEST_MB_LANES];
-	struct st_digest_pool_stats st = {0};
 	bool waited = false;
 
 	pthread_mutex_lock(&pool->mu);
@@ -194,30 +240,7 @@ static void *hasher_main(void *arg)
 			continue;
 		}
 		waited = false;
-		for (unsigned i = 0; i < n; i++)
-			lane[i]->busy = true;
-		pthread_mutex_unlock(&pool->mu);
-		hash_round(pool, lane, c, n, &st);
-		pthread_mutex_lock(&pool->mu);
-		pool->stats.mb_rounds += st.mb_rounds;
-		pool->stats.mb_lanes += st.mb_lanes;
-		pool->stats.mb_bytes += st.mb_bytes;
-		memset(&st, 0, sizeof(st));
-		for (unsigned i = 0; i < n; i++) {
-			struct st_digest_pool_stream *s = lane[i];
-			s->busy = false;
-			if (c[i]->off == c[i]->len) {
-				s->head = c[i]->next;
-				if (!s->head)
-					s->tail = NULL;
-				s->queued -= c[i]->len;
-				free(c[i]);
-			}
-			/* to the back of the line: more than eight streams take turns */
-			unlink_stream(pool, s);
-			append_stream(pool, s);
-		}
-		pthread_cond_broadcast(&pool->drain_cv);
+		run_round(pool, lane, c, n);
 	}
 	pthread_mutex_unlock(&pool->mu);
 	return NULL;
@@ -323,7 +346,7 @@ int st_digest_pool_write(struct st_digest_pool_stream *s, const void *p, size_t 
 		return 0;
 	pthread_mutex_lock(&pool->mu);
 	while (s->queued >= pool->limit)
-		pthread_cond_wait(&pool->drain_cv, &pool->mu);
+		help_or_wait(pool);
 	s->last_write = now_ns();
 	if (hash_inline(pool, s, s->last_write)) {
 		s->busy = true;
@@ -367,7 +390,7 @@ void st_digest_pool_final(struct st_digest_pool_stream *s, struct st_digest *out
 	s->draining = true;
 	pthread_cond_signal(&pool->work_cv);
 	while (s->head || s->busy)
-		pthread_cond_wait(&pool->drain_cv, &pool->mu);
+		help_or_wait(pool);
 	s->draining = false;
 	pthread_mutex_unlock(&pool->mu);
 	st_digest_stream_final(&s->ctx, out);
