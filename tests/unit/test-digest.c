@@ -319,6 +319,43 @@ static void pool_matches_openssl(void **state)
 	}
 }
 
+/* producers that outrun the thread (a queue limit of one write) run rounds themselves; a round
+ * run by a producer must wake the thread, which may have gone to sleep finding those streams
+ * busy (an upload hung this way in the serve benchmark) */
+static void pool_waiting_producers_never_hang(void **state)
+{
+	enum { N = 4 };
+	struct producer pr[N];
+	pthread_t t[N];
+	unsigned char *p = random_bytes(2 << 20);
+
+	(void)state;
+	for (int rep = 0; rep < 30; rep++) {
+		struct st_digest_pool *pool = NULL;
+		pthread_barrier_t start;
+		assert_int_equal(st_digest_pool_new(64 << 10, &pool, NULL), 0);
+		pthread_barrier_init(&start, NULL, N);
+		for (unsigned i = 0; i < N; i++) {
+			pr[i] = (struct producer){.pool = pool,
+			                          .p = p,
+			                          .len = (2 << 20) - i * 4096,
+			                          .max_update = 65255,
+			                          .seed = rnd() | 1,
+			                          .start = &start};
+			assert_int_equal(pthread_create(&t[i], NULL, produce, &pr[i]), 0);
+		}
+		for (unsigned i = 0; i < N; i++) {
+			void *res = NULL;
+			assert_int_equal(pthread_join(t[i], &res), 0);
+			assert_null(res);
+			want_openssl(p, pr[i].len, &pr[i].got);
+		}
+		pthread_barrier_destroy(&start);
+		st_digest_pool_free(pool);
+	}
+	free(p);
+}
+
 /* streams left open when the pool goes, with bytes queued: freed, no hang */
 static void pool_free_drops_open_streams(void **state)
 {
@@ -345,6 +382,7 @@ int main(void)
 	        cmocka_unit_test(stream_matches_openssl),
 	        cmocka_unit_test(mb_blocks_match_openssl),
 	        cmocka_unit_test(pool_matches_openssl),
+	        cmocka_unit_test(pool_waiting_producers_never_hang),
 	        cmocka_unit_test(pool_free_drops_open_streams),
 	        cmocka_unit_test(parse_round_trips),
 	        cmocka_unit_test(parse_rejects_bad_digests),

@@ -194,6 +194,10 @@ static void run_round(struct st_digest_pool *pool, struct st_digest_pool_stream 
 		append_stream(pool, s);
 	}
 	pthread_cond_broadcast(&pool->drain_cv);
+	/* a round run by a producer: the thread may have found these streams busy and gone to
+	 * sleep with no wake-up to come (their producers append without one to a queue that is not
+	 * empty, and wait for it while too few streams are ready for their own round) */
+	pthread_cond_signal(&pool->work_cv);
 }
 
 /* A producer that would wait for the thread runs a round itself when there is a full one to run
