@@ -170,8 +170,8 @@ const char *st_digest_mb_impl_name(enum st_digest_mb_impl impl)
 
 unsigned st_digest_mb_min_lanes(enum st_digest_mb_impl impl)
 {
-	/* measured (bench/digest-mb): eight lanes cost what 2.2 (AVX-512VL) or 2.9 (AVX2)
-	 * OpenSSL streams do */
+	/* measured (bench/digest-mb.sh): from 3 lanes (AVX-512VL) or 4 (AVX2) the multi-buffer
+	 * code beats OpenSSL hashing the streams one after another */
 	return impl == ST_DIGEST_MB_AVX512VL ? 3 : impl == ST_DIGEST_MB_AVX2 ? 4 : UINT32_MAX;
 }
 
