@@ -2,7 +2,8 @@
 # bench/layers.sh: layer creation and apply, Strata against its peers in the same run, on the
 # Debian minbase rootfs of ../shared/bench/make-bases.sh (page cache warm).
 #   create: layer-tool create (gzip, zstd)  vs  tar -cf - . | pigz -6 | sha256sum,  | zstd -3
-#   apply:  layer-tool apply (flat)         vs  gzip -dc | tar -x,  umoci unpack
+#   apply:  layer-tool apply (flat; default file threads, and -t 1)  vs  gzip -dc | tar -x,
+#           umoci unpack
 # Prints median wall and CPU times, ratios, MB/s (uncompressed tar bytes) and files/s.
 # usage: bench/layers.sh [BUILD_DIR]   (default: build; needs src/lib/libstrata.a built there)
 # env: ROOTFS (default /tmp/peers-base/debian-rootfs), OCI (default /tmp/peers-base/oci-debian),
@@ -91,6 +92,7 @@ duel create "${BEFORE[@]}" \
 	"zstd-3||tar -C $ROOTFS -cf - . | zstd -3 -q | sha256sum"
 duel apply \
 	"strata-apply|rm -rf $X|$TOOL apply -n $LAYER $X" \
+	"strata-apply-1t|rm -rf $X|$TOOL apply -n -t 1 $LAYER $X" \
 	"gzip-tar|rm -rf $X|mkdir $X && gzip -dc $LAYER | tar -C $X -x" \
 	"umoci-unpack|rm -rf $X|umoci unpack --image $OCI:$TAG $X >/dev/null"
 rm -rf "$X"
@@ -131,6 +133,7 @@ print(f"  size: strata-gzip {sgz} vs pigz-6 {pgz} ({100*(sgz-pgz)/pgz:+.1f}%), "
       f"strata-zstd {szs} vs zstd-3 {zzs} ({100*(szs-zzs)/zzs:+.1f}%)")
 print("apply (the base image's gzip layer):")
 row(a, "strata-apply", "gzip-tar", "umoci-unpack")
+row(a, "strata-apply-1t", "gzip-tar", "umoci-unpack")
 row(a, "gzip-tar")
 row(a, "umoci-unpack")
 PY
