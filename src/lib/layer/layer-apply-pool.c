@@ -98,13 +98,24 @@ struct worker {
 	unsigned queued; /* jobs queued or running on it */
 };
 
+/* A directory with queued jobs, by identity: the same directory reached again (after a
+ * subdirectory's entries, or through another path) stays on its worker, so two workers never
+ * wait on one directory's lock. */
+struct pool_dir {
+	dev_t dev;
+	ino_t ino;
+	unsigned worker;
+	unsigned jobs; /* 0: the slot is free */
+};
+
 struct layer_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t idle; /* a job finished: room, or maybe a barrier's end */
 	struct worker w[POOL_MAX_THREADS];
 	unsigned n, n_started;
+	struct pool_dir dirs[POOL_MAX_DIRS];
 	size_t bytes;
-	unsigned jobs, dirs;
+	unsigned jobs;
 	bool stop;
 	atomic_bool failed;
 	uint64_t fail_seq;    /* the earliest failed entry */
@@ -153,8 +164,7 @@ static void *worker_main(void *arg)
 		p->bytes -= f->charge;
 		p->jobs--;
 		w->queued--;
-		if (--f->dir->jobs == 0)
-			p->dirs--;
+		p->dirs[f->slot].jobs--;
 		pthread_cond_broadcast(&p->idle);
 		pthread_mutex_unlock(&p->lock);
 		layer_file_free(f);
@@ -211,34 +221,55 @@ int layer_pool_new(unsigned n, struct layer_pool **out, struct st_error *err)
 	return 0;
 }
 
-static bool must_wait(const struct layer_pool *p, const struct layer_file *f)
+/* The slot of f's directory: the one it already has, or a free one (-1: none free). */
+static int find_slot(const struct layer_pool *p, const struct layer_file *f)
 {
-	if (p->jobs >= POOL_MAX_JOBS)
+	int free_slot = -1;
+
+	for (int i = 0; i < POOL_MAX_DIRS; i++) {
+		const struct pool_dir *d = &p->dirs[i];
+		if (d->jobs && d->dev == f->dir->dev && d->ino == f->dir->ino)
+			return i;
+		if (!d->jobs && free_slot < 0)
+			free_slot = i;
+	}
+	return free_slot;
+}
+
+static bool must_wait(const struct layer_pool *p, const struct layer_file *f, int slot)
+{
+	if (slot < 0 || p->jobs >= POOL_MAX_JOBS)
 		return true;
-	if (p->jobs && p->bytes + f->charge > POOL_MAX_BYTES)
-		return true;
-	return f->dir->jobs == 0 && p->dirs >= POOL_MAX_DIRS;
+	return p->jobs && p->bytes + f->charge > POOL_MAX_BYTES;
 }
 
 void layer_pool_submit(struct layer_pool *p, struct layer_file *f)
 {
+	struct pool_dir *d;
 	struct worker *w;
+	int slot;
 
 	pthread_mutex_lock(&p->lock);
-	while (must_wait(p, f))
+	for (;;) {
+		slot = find_slot(p, f);
+		if (!must_wait(p, f, slot))
+			break;
 		pthread_cond_wait(&p->idle, &p->lock);
-	if (f->dir->jobs == 0) {
-		/* a directory with nothing queued goes to the least busy worker */
-		unsigned best = 0;
-		for (unsigned i = 1; i < p->n; i++) {
-			if (p->w[i].queued < p->w[best].queued)
-				best = i;
-		}
-		f->dir->worker = best;
-		p->dirs++;
 	}
-	f->dir->jobs++;
-	w = &p->w[f->dir->worker];
+	d = &p->dirs[slot];
+	if (!d->jobs) {
+		/* a directory with nothing queued goes to the least busy worker */
+		d->dev = f->dir->dev;
+		d->ino = f->dir->ino;
+		d->worker = 0;
+		for (unsigned i = 1; i < p->n; i++) {
+			if (p->w[i].queued < p->w[d->worker].queued)
+				d->worker = i;
+		}
+	}
+	d->jobs++;
+	f->slot = (unsigned)slot;
+	w = &p->w[d->worker];
 	f->next = NULL;
 	if (w->tail)
 		w->tail->next = f;

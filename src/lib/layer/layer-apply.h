@@ -72,8 +72,6 @@ struct layer_dir {
 	dev_t dev;
 	ino_t ino;
 	atomic_uint refs;
-	unsigned jobs;   /* queued jobs in it (pool lock) */
-	unsigned worker; /* the worker that runs them (pool lock) */
 };
 /* Wraps fd (taken, closed on failure). */
 int layer_dir_new(int fd, struct layer_dir **out, struct st_error *err);
@@ -92,14 +90,15 @@ struct layer_file {
 	unsigned char *data;
 	size_t len;
 	size_t charge; /* bytes counted against the pool's budget */
+	unsigned slot; /* the pool's entry for dir */
 };
 void layer_file_free(struct layer_file *f); /* drops the dir reference; NULL is a no-op */
 
 struct layer_pool;
 /* Starts n worker threads that create, write and finish regular files. */
 int layer_pool_new(unsigned n, struct layer_pool **out, struct st_error *err);
-/* Queues f (taken), waiting while the pool holds too many bytes, jobs or directories. Jobs of
- * one directory handle run on one worker in order: creates in a directory serialise on its
+/* Queues f (taken), waiting while the pool holds too many bytes, jobs or directories. Jobs in
+ * one directory (by inode) run on one worker in order: creates in a directory serialise on its
  * lock in the kernel anyway, and workers in different directories do not wait on each other. */
 void layer_pool_submit(struct layer_pool *p, struct layer_file *f);
 /* Has a job failed? (then the apply stops; the barrier tells which) */
