@@ -2,11 +2,15 @@
  * written by Python's tarfile (many files, xattrs, owners, setuid and setgid modes, ns mtimes,
  * hardlinks, symlinks, whiteouts, opaque dirs, duplicates, type changes, a file larger than the
  * pool takes) give identical trees; the orderings the pool must keep; a failing worker fails the
- * apply naming the earliest failed entry, and extract_new leaves nothing behind. */
+ * apply naming the earliest failed entry, and extract_new leaves nothing behind; the pool's
+ * fds stay bounded. */
 #include "unit.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "layer-util.h"
@@ -392,6 +396,90 @@ static void a_failing_worker_fails_the_apply_naming_the_earliest_entry(void **st
 	assert_same_failure(e, "d/file/sub");
 }
 
+/* Counts this process's open fds until told to stop; keeps the maximum. */
+struct fd_watch {
+	atomic_bool stop;
+	int max;
+};
+
+static void *watch_fds(void *arg)
+{
+	struct fd_watch *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		DIR *d = opendir("/proc/self/fd");
+		int n = 0;
+		if (!d)
+			break;
+		while (readdir(d))
+			n++;
+		closedir(d);
+		if (n > w->max)
+			w->max = n;
+	}
+	return NULL;
+}
+
+/* "d/a/x<i>" then "d/y<i>", 1,000 times: each change of parent is a new directory handle (an
+ * fd) for the jobs queued in it. Queued jobs hold at most 64 of them (without the bound they
+ * held ~250 here, until the limit of 256 open files stopped them), and the apply succeeds. */
+static void alternating_directories_stay_within_the_open_file_limit(void **state)
+{
+	struct env *e = *state;
+	const size_t n_files = 2000;
+	const char **argv = calloc(n_files + 8, sizeof(*argv));
+	char(*specs)[24] = calloc(n_files, sizeof(*specs));
+	char *root = new_root(e, "root");
+	struct rlimit old, low;
+	struct fd_watch watch = {.max = 0};
+	pthread_t watcher;
+	struct st_error err = ST_ERROR_INIT;
+	DIR *d;
+	size_t n = 0, found = 0;
+	int rc;
+
+	assert_non_null(argv);
+	assert_non_null(specs);
+	{
+		const char *head[] = {"python3", "-c", pool_py, "make", e->tar, "d:d", "d:d/a"};
+		for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++)
+			argv[n++] = head[i];
+	}
+	for (size_t i = 0; i < n_files; i++) {
+		(void)snprintf(specs[i], sizeof(specs[i]), i % 2 ? "f:d/y%zu:y" : "f:d/a/x%zu:x",
+		               i);
+		argv[n++] = specs[i];
+	}
+	assert_int_equal(lu_run(argv, NULL), 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 256;
+	if (old.rlim_cur < 256 || old.rlim_max < 256)
+		skip();
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	atomic_init(&watch.stop, false);
+	assert_int_equal(pthread_create(&watcher, NULL, watch_fds, &watch), 0);
+	rc = apply(root, e->tar, 4, &err);
+	atomic_store(&watch.stop, true);
+	assert_int_equal(pthread_join(watcher, NULL), 0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	if (rc < 0)
+		fail_msg("apply: %s", err.msg);
+	if (watch.max > 64 + 40)
+		fail_msg("%d fds open at once", watch.max);
+	{
+		char *p = lu_path(root, "d/a");
+		d = opendir(p);
+		free(p);
+	}
+	assert_non_null(d);
+	while (readdir(d))
+		found++;
+	closedir(d);
+	assert_int_equal(found, n_files / 2 + 2); /* and . and .. */
+	free(argv), free(specs), free(root);
+}
+
 static void extract_new_removes_what_a_failed_pooled_apply_made(void **state)
 {
 	struct env *e = *state;
@@ -435,6 +523,7 @@ int main(void)
 	        T(one_and_many_threads_make_identical_trees),
 	        T(duplicates_hardlinks_whiteouts_and_type_changes_keep_tar_order),
 	        T(a_failing_worker_fails_the_apply_naming_the_earliest_entry),
+	        T(alternating_directories_stay_within_the_open_file_limit),
 	        T(extract_new_removes_what_a_failed_pooled_apply_made),
 	};
 #undef T

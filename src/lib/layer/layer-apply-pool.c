@@ -20,7 +20,8 @@
 #define POOL_MAX_THREADS 16
 #define POOL_MAX_BYTES (32u << 20) /* content and names held by queued jobs */
 #define POOL_MAX_JOBS 4096
-#define POOL_MAX_DIRS 64 /* directory handles (fds) held by queued jobs */
+#define POOL_MAX_DIRS 64    /* directories with queued jobs */
+#define POOL_MAX_HANDLES 64 /* directory handles (fds) held by queued jobs */
 
 /* ---- directory handles ---- */
 
@@ -115,7 +116,7 @@ struct layer_pool {
 	unsigned n, n_started;
 	struct pool_dir dirs[POOL_MAX_DIRS];
 	size_t bytes;
-	unsigned jobs;
+	unsigned jobs, handles;
 	bool stop;
 	atomic_bool failed;
 	uint64_t fail_seq;    /* the earliest failed entry */
@@ -165,6 +166,8 @@ static void *worker_main(void *arg)
 		p->jobs--;
 		w->queued--;
 		p->dirs[f->slot].jobs--;
+		if (--f->dir->queued == 0)
+			p->handles--;
 		pthread_cond_broadcast(&p->idle);
 		pthread_mutex_unlock(&p->lock);
 		layer_file_free(f);
@@ -240,6 +243,9 @@ static bool must_wait(const struct layer_pool *p, const struct layer_file *f, in
 {
 	if (slot < 0 || p->jobs >= POOL_MAX_JOBS)
 		return true;
+	/* the same directory reached by many paths or runs: one fd per handle */
+	if (!f->dir->queued && p->handles >= POOL_MAX_HANDLES)
+		return true;
 	return p->jobs && p->bytes + f->charge > POOL_MAX_BYTES;
 }
 
@@ -268,6 +274,8 @@ void layer_pool_submit(struct layer_pool *p, struct layer_file *f)
 		}
 	}
 	d->jobs++;
+	if (f->dir->queued++ == 0)
+		p->handles++;
 	f->slot = (unsigned)slot;
 	w = &p->w[d->worker];
 	f->next = NULL;

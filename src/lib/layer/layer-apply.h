@@ -72,6 +72,7 @@ struct layer_dir {
 	dev_t dev;
 	ino_t ino;
 	atomic_uint refs;
+	unsigned queued; /* jobs queued in it through this handle (pool lock) */
 };
 /* Wraps fd (taken, closed on failure). */
 int layer_dir_new(int fd, struct layer_dir **out, struct st_error *err);
