@@ -2,12 +2,14 @@
 # bench/layers.sh: layer creation and apply, Strata against its peers in the same run, on the
 # Debian minbase rootfs of ../shared/bench/make-bases.sh (page cache warm).
 #   create: layer-tool create (gzip, zstd)  vs  tar -cf - . | pigz -6 | sha256sum,  | zstd -3
-#   apply:  layer-tool apply (flat)         vs  gzip -dc | tar -x,  umoci unpack
+#   apply:  layer-tool apply (flat; default file threads, and -t 1)  vs  gzip -dc | tar -x,
+#           umoci unpack
 # Prints median wall and CPU times, ratios, MB/s (uncompressed tar bytes) and files/s.
 # usage: bench/layers.sh [BUILD_DIR]   (default: build; needs src/lib/libstrata.a built there)
 # env: ROOTFS (default /tmp/peers-base/debian-rootfs), OCI (default /tmp/peers-base/oci-debian),
 #      RUNS (default 5), WORK (default /tmp/strata-bench-layers), BEFORE_LIB (an older
-#      libstrata.a: its layer-tool joins the create rounds as strata-before-*)
+#      libstrata.a: its layer-tool joins the create rounds as strata-before-*), PARTS (default
+#      "create apply": which duels to run)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +18,7 @@ ROOTFS=${ROOTFS:-/tmp/peers-base/debian-rootfs}
 OCI=${OCI:-/tmp/peers-base/oci-debian}
 RUNS=${RUNS:-5}
 WORK=${WORK:-/tmp/strata-bench-layers}
+PARTS=" ${PARTS:-create apply} "
 
 for t in pigz zstd umoci python3 cc pkg-config; do
 	command -v "$t" >/dev/null || { echo "layers.sh: needs $t" >&2; exit 1; }
@@ -84,29 +87,41 @@ for rnd in range(runs + 1):  # round 0 is the warm-up
 json.dump(res, open(out, "w"))
 PY
 }
-duel create "${BEFORE[@]}" \
-	"strata-gzip||$TOOL create -c gzip $ROOTFS $WORK/l.tgz" \
-	"pigz-6||tar -C $ROOTFS -cf - . | pigz -6 | sha256sum" \
-	"strata-zstd||$TOOL create -c zstd $ROOTFS $WORK/l.zst" \
-	"zstd-3||tar -C $ROOTFS -cf - . | zstd -3 -q | sha256sum"
-duel apply \
-	"strata-apply|rm -rf $X|$TOOL apply -n $LAYER $X" \
-	"gzip-tar|rm -rf $X|mkdir $X && gzip -dc $LAYER | tar -C $X -x" \
-	"umoci-unpack|rm -rf $X|umoci unpack --image $OCI:$TAG $X >/dev/null"
-rm -rf "$X"
+if [[ $PARTS == *" create "* ]]; then
+	duel create "${BEFORE[@]}" \
+		"strata-gzip||$TOOL create -c gzip $ROOTFS $WORK/l.tgz" \
+		"pigz-6||tar -C $ROOTFS -cf - . | pigz -6 | sha256sum" \
+		"strata-zstd||$TOOL create -c zstd $ROOTFS $WORK/l.zst" \
+		"zstd-3||tar -C $ROOTFS -cf - . | zstd -3 -q | sha256sum"
+fi
+if [[ $PARTS == *" apply "* ]]; then
+	duel apply \
+		"strata-apply|rm -rf $X|$TOOL apply -n $LAYER $X" \
+		"strata-apply-1t|rm -rf $X|$TOOL apply -n -t 1 $LAYER $X" \
+		"gzip-tar|rm -rf $X|mkdir $X && gzip -dc $LAYER | tar -C $X -x" \
+		"umoci-unpack|rm -rf $X|umoci unpack --image $OCI:$TAG $X >/dev/null"
+	rm -rf "$X"
+fi
 
-STRATA_GZ=$(stat -c %s "$WORK/l.tgz")
-PIGZ_GZ=$(tar -C "$ROOTFS" -cf - . | pigz -6 | wc -c)
-STRATA_ZST=$(stat -c %s "$WORK/l.zst")
-ZSTD_ZST=$(tar -C "$ROOTFS" -cf - . | zstd -3 -q | wc -c)
-"$TOOL" create -c gzip "$ROOTFS" /dev/null 2>&1 | grep -E '^(compressor|level)' | tr '\n' ' '
-echo
-python3 - "$WORK" "$FILES" "$TARBYTES" "$STRATA_GZ" "$PIGZ_GZ" "$STRATA_ZST" "$ZSTD_ZST" <<'PY'
+SIZES=(0 0 0 0)
+if [[ $PARTS == *" create "* ]]; then
+	SIZES=("$(stat -c %s "$WORK/l.tgz")" "$(tar -C "$ROOTFS" -cf - . | pigz -6 | wc -c)"
+		"$(stat -c %s "$WORK/l.zst")" "$(tar -C "$ROOTFS" -cf - . | zstd -3 -q | wc -c)")
+	"$TOOL" create -c gzip "$ROOTFS" /dev/null 2>&1 | grep -E '^(compressor|level)' | tr '\n' ' '
+	echo
+fi
+python3 - "$WORK" "$FILES" "$TARBYTES" "${SIZES[@]}" <<'PY'
 import json, statistics as st, sys
 work, files, tarbytes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 sgz, pgz, szs, zzs = map(int, sys.argv[4:8])
-c, a = json.load(open(work + "/create.json")), json.load(open(work + "/apply.json"))
-print(f"rootfs: {files} entries, {tarbytes/1e6:.1f} MB of tar; medians of {len(c['pigz-6']['wall'])} rounds")
+def load(part):
+    try:
+        return json.load(open(f"{work}/{part}.json"))
+    except FileNotFoundError:
+        return None
+c, a = load("create"), load("apply")
+n = len(next(iter((c or a).values()))["wall"])
+print(f"rootfs: {files} entries, {tarbytes/1e6:.1f} MB of tar; medians of {n} rounds")
 # wall/cpu: medians; min: the least disturbed run; ratio: median of the per-round ratios, then
 # the ratio of the minima (under load from other work the second is the steadier one)
 print(f"  {'':18s} {'wall':>7s} {'min':>7s} {'cpu':>7s} {'MB/s':>7s} {'files/s':>8s}  ratio (median / of minima)")
@@ -118,19 +133,22 @@ def row(d, name, *peers):
         r = st.median(x / y for x, y in zip(d[name]["wall"], d[p]["wall"]))
         s += f"  {r:.2f}x / {m / min(d[p]['wall']):.2f}x {p}"
     print(s)
-print("create:")
-row(c, "strata-gzip", "pigz-6")
-if "strata-before-gzip" in c:
-    row(c, "strata-before-gzip", "pigz-6")
-row(c, "pigz-6")
-row(c, "strata-zstd", "zstd-3")
-if "strata-before-zstd" in c:
-    row(c, "strata-before-zstd", "zstd-3")
-row(c, "zstd-3")
-print(f"  size: strata-gzip {sgz} vs pigz-6 {pgz} ({100*(sgz-pgz)/pgz:+.1f}%), "
-      f"strata-zstd {szs} vs zstd-3 {zzs} ({100*(szs-zzs)/zzs:+.1f}%)")
-print("apply (the base image's gzip layer):")
-row(a, "strata-apply", "gzip-tar", "umoci-unpack")
-row(a, "gzip-tar")
-row(a, "umoci-unpack")
+if c:
+    print("create:")
+    row(c, "strata-gzip", "pigz-6")
+    if "strata-before-gzip" in c:
+        row(c, "strata-before-gzip", "pigz-6")
+    row(c, "pigz-6")
+    row(c, "strata-zstd", "zstd-3")
+    if "strata-before-zstd" in c:
+        row(c, "strata-before-zstd", "zstd-3")
+    row(c, "zstd-3")
+    print(f"  size: strata-gzip {sgz} vs pigz-6 {pgz} ({100*(sgz-pgz)/pgz:+.1f}%), "
+          f"strata-zstd {szs} vs zstd-3 {zzs} ({100*(szs-zzs)/zzs:+.1f}%)")
+if a:
+    print("apply (the base image's gzip layer):")
+    row(a, "strata-apply", "gzip-tar", "umoci-unpack")
+    row(a, "strata-apply-1t", "gzip-tar", "umoci-unpack")
+    row(a, "gzip-tar")
+    row(a, "umoci-unpack")
 PY

@@ -112,6 +112,10 @@ struct st_layer_apply_opts {
 	bool force_owner;
 	/* Do not chown even as root. */
 	bool no_owner;
+	/* Threads that create regular files: 0 = default (the online CPUs, at most 4), 1 = all on
+	 * the applying thread. The resulting tree, and the error of a failed apply, never depend
+	 * on it. */
+	unsigned threads;
 };
 
 struct st_layer_apply_stats {

@@ -2,7 +2,8 @@
  * until the CLI has import/unpack verbs.
  *   layer-tool create [-u] [-o OLD] [-c gzip|zstd|none] [-l LEVEL] [-t THREADS] [-e EPOCH]
  *                     DIR OUT|-
- *   layer-tool apply [-O] [-n] LAYER DIR        (-O: overlay form, -n: DIR must not exist) */
+ *   layer-tool apply [-O] [-n] [-t THREADS] LAYER DIR  (-O: overlay form, -n: DIR must not exist,
+ *                                                     -t: threads creating files) */
 #include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: layer-tool create [-u] [-o OLD] [-c gzip|zstd|none] [-l LEVEL] "
 	                "[-t THREADS] [-e EPOCH] DIR OUT|-\n"
-	                "       layer-tool apply [-O] [-n] LAYER DIR\n");
+	                "       layer-tool apply [-O] [-n] [-t THREADS] LAYER DIR\n");
 	return 2;
 }
 
@@ -95,10 +96,13 @@ static int apply(int argc, char **argv)
 	bool fresh = false;
 	int fd, c, rc;
 
-	while ((c = getopt(argc, argv, "On")) != -1) {
+	while ((c = getopt(argc, argv, "Ont:")) != -1) {
 		switch (c) {
 		case 'O':
 			o.mode = ST_LAYER_APPLY_OVERLAY;
+			break;
+		case 't':
+			o.threads = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'n':
 			fresh = true;

@@ -50,6 +50,7 @@ static void load(void)
 	        SYM(entry_set_size, "archive_entry_set_size"),
 	        SYM(entry_set_uid, "archive_entry_set_uid"),
 	        SYM(entry_size, "archive_entry_size"),
+	        SYM(entry_sparse_count, "archive_entry_sparse_count"),
 	        SYM(entry_symlink, "archive_entry_symlink"),
 	        SYM(entry_uid, "archive_entry_uid"),
 	        SYM(entry_xattr_add_entry, "archive_entry_xattr_add_entry"),

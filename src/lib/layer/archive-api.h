@@ -42,6 +42,7 @@ struct st_libarchive_api {
 	void (*entry_set_size)(struct archive_entry *, la_int64_t);
 	void (*entry_set_uid)(struct archive_entry *, la_int64_t);
 	la_int64_t (*entry_size)(struct archive_entry *);
+	int (*entry_sparse_count)(struct archive_entry *);
 	const char *(*entry_symlink)(struct archive_entry *);
 	la_int64_t (*entry_uid)(struct archive_entry *);
 	void (*entry_xattr_add_entry)(struct archive_entry *, const char *, const void *, size_t);
@@ -157,6 +158,7 @@ static inline void st_libarchive_entry_free(struct archive_entry *e)
 #define archive_entry_set_size(...) st_libarchive.entry_set_size(__VA_ARGS__)
 #define archive_entry_set_uid(...) st_libarchive.entry_set_uid(__VA_ARGS__)
 #define archive_entry_size(...) st_libarchive.entry_size(__VA_ARGS__)
+#define archive_entry_sparse_count(...) st_libarchive.entry_sparse_count(__VA_ARGS__)
 #define archive_entry_symlink(...) st_libarchive.entry_symlink(__VA_ARGS__)
 #define archive_entry_uid(...) st_libarchive.entry_uid(__VA_ARGS__)
 #define archive_entry_xattr_add_entry(...) st_libarchive.entry_xattr_add_entry(__VA_ARGS__)

@@ -1,14 +1,17 @@
 /* layer/layer-apply-fs.c: filesystem primitives of apply that never leave the target root:
  * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) on directory fds, creation of missing parents
- * one confined step at a time, and a removal that never follows symlinks. */
+ * one confined step at a time, metadata set through fds or without following the last
+ * component, and a removal that never follows symlinks. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "layer/layer-apply.h"
@@ -249,4 +252,40 @@ int st_layer_remove_tree(const char *path, struct st_error *err)
 		return errno == ENOENT ? 0 : st_error_sys(err, "open parent of '%s'", path);
 	rc = layer_rmtree_at(pfd, slash ? slash + 1 : copy, err);
 	return rc < 0 ? st_error_wrap(err, "remove '%s'", path) : 0;
+}
+
+/* ---- metadata ---- */
+
+int layer_meta_apply(const struct layer_meta *m, int fd, int parent_fd, const char *base,
+                     const char *entry, struct st_error *err)
+{
+	struct timespec ts[2];
+	char path[4200];
+
+	if (m->chown &&
+	    (fd >= 0 ? fchown(fd, m->uid, m->gid)
+	             : fchownat(parent_fd, base, m->uid, m->gid, AT_SYMLINK_NOFOLLOW)) < 0)
+		return st_error_sys(err, "entry '%s': chown %u:%u", entry, m->uid, m->gid);
+	if (!m->is_link &&
+	    (fd >= 0 ? fchmod(fd, m->mode) : fchmodat(parent_fd, base, m->mode, 0)) < 0)
+		return st_error_sys(err, "entry '%s': chmod", entry);
+	if (m->n_xattrs && fd < 0) {
+		/* no lsetxattrat(): the magic link of the parent, then one component not followed
+		 */
+		int n = snprintf(path, sizeof(path), "/proc/self/fd/%d/%s", parent_fd, base);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return st_error_set(err, ST_ELIMIT, "entry '%s': name too long", entry);
+	}
+	for (size_t i = 0; i < m->n_xattrs; i++) {
+		const struct layer_xattr *x = &m->xattrs[i];
+		if ((fd >= 0 ? fsetxattr(fd, x->name, x->value, x->size, 0)
+		             : lsetxattr(path, x->name, x->value, x->size, 0)) < 0)
+			return st_error_sys(err, "entry '%s': set xattr %s", entry, x->name);
+	}
+	if (!m->set_times)
+		return 0;
+	ts[0] = ts[1] = m->mtime;
+	if ((fd >= 0 ? futimens(fd, ts) : utimensat(parent_fd, base, ts, AT_SYMLINK_NOFOLLOW)) < 0)
+		return st_error_sys(err, "entry '%s': set times", entry);
+	return 0;
 }

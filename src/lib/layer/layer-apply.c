@@ -20,30 +20,7 @@
 
 #include "util/banned.h"
 
-struct dirtime {
-	char *path;
-	struct timespec mtime;
-};
-
-struct applier {
-	int root_fd;
-	const struct st_layer_apply_opts *o;
-	struct st_layer_limits lim;
-	bool chown;
-	struct st_error *err;
-	struct archive *a;
-	struct archive_entry *e;
-	const char *name;            /* the entry's name as the tar gives it, for messages */
-	struct st_buf path, link;    /* cleaned paths of the entry and of its link target */
-	char *base;                  /* last component of path (inside path.data) */
-	int parent_fd;               /* O_PATH fd of the entry's parent */
-	struct st_buf cached_parent; /* the parent path parent_fd resolves, when valid */
-	bool cache_valid;
-	struct layer_pathset seen;
-	struct dirtime *dirs;
-	size_t n_dirs, cap_dirs;
-	uint64_t n_entries;
-};
+#define LAYER_APPLY_THREADS_MAX 4
 
 /* Cleans `in` into out: components split on '/', "" and "." dropped, ".." refused. */
 static int clean_path(struct applier *ap, const char *in, struct st_buf *out)
@@ -76,10 +53,25 @@ static int clean_path(struct applier *ap, const char *in, struct st_buf *out)
 
 static void drop_parent(struct applier *ap)
 {
-	if (ap->parent_fd >= 0)
-		(void)close(ap->parent_fd);
+	layer_dir_unref(ap->dir);
+	ap->dir = NULL;
 	ap->parent_fd = -1;
 	ap->cache_valid = false;
+}
+
+/* Opens the parent directory; when it does not resolve, a queued file may be one of its
+ * components (or missing yet): it is resolved again, or created, once they are all written. */
+static int resolve_parent(struct applier *ap, const char *parent, bool create)
+{
+	int fd = layer_openat2(ap->root_fd, parent, O_PATH | O_DIRECTORY, 0);
+	int rc;
+
+	if (fd >= 0)
+		return fd;
+	rc = applier_barrier(ap);
+	if (rc < 0)
+		return rc;
+	return layer_open_dir(ap->root_fd, parent, create, ap->name, ap->err);
 }
 
 /* Splits ap->path into parent and base and opens the parent (cached between entries). */
@@ -98,171 +90,23 @@ static int open_parent(struct applier *ap, bool create)
 		return 0;
 	}
 	drop_parent(ap);
-	fd = layer_open_dir(ap->root_fd, parent, create, ap->name, ap->err);
+	fd = resolve_parent(ap, parent, create);
 	st_buf_reset(&ap->cached_parent);
 	rc = fd >= 0 ? st_buf_adds(&ap->cached_parent, parent, ap->err) : fd;
 	if (slash)
 		*slash = '/';
-	if (fd >= 0)
-		ap->parent_fd = fd;
+	if (fd >= 0 && rc < 0)
+		(void)close(fd);
+	if (rc == 0)
+		rc = layer_dir_new(fd, &ap->dir, ap->err);
 	if (rc < 0)
 		return rc;
+	ap->parent_fd = ap->dir->fd;
 	ap->cache_valid = true;
 	return 0;
 }
 
-/* Removes whatever is at base unless it is a directory and keep_dir. */
-static int clear_target(struct applier *ap, bool keep_dir, bool *was_dir)
-{
-	struct stat st;
-	int rc;
-
-	*was_dir = false;
-	if (fstatat(ap->parent_fd, ap->base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : st_error_sys(ap->err, "entry '%s': stat", ap->name);
-	*was_dir = S_ISDIR(st.st_mode);
-	if (*was_dir && keep_dir)
-		return 0;
-	if (!*was_dir) {
-		if (unlinkat(ap->parent_fd, ap->base, 0) < 0)
-			return st_error_sys(ap->err, "entry '%s': unlink", ap->name);
-		return 0;
-	}
-	rc = layer_rmtree_at(ap->parent_fd, ap->base, ap->err);
-	/* the removed tree may hold the cached parent of later entries */
-	ap->cache_valid = false;
-	return rc < 0 ? st_error_wrap(ap->err, "entry '%s'", ap->name) : 0;
-}
-
-static int proc_path(struct applier *ap, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "/proc/self/fd/%d/%s", ap->parent_fd, ap->base);
-
-	if (n < 0 || (size_t)n >= len)
-		return st_error_set(ap->err, ST_ELIMIT, "entry '%s': name too long", ap->name);
-	return 0;
-}
-
-/* Sets the entry's xattrs on fd, or (fd < 0) on base through its parent without following. */
-static int set_xattrs(struct applier *ap, int fd)
-{
-	const char *name;
-	const void *value;
-	size_t size, total = 0;
-	char path[4200];
-	int rc;
-
-	if (archive_entry_xattr_reset(ap->e) == 0)
-		return 0;
-	if (fd < 0) {
-		rc = proc_path(ap, path, sizeof(path));
-		if (rc < 0)
-			return rc;
-	}
-	while (archive_entry_xattr_next(ap->e, &name, &value, &size) == ARCHIVE_OK) {
-		total += size + strlen(name);
-		if (total > ap->lim.max_xattr_size)
-			return st_error_set(ap->err, ST_ELIMIT,
-			                    "entry '%s': xattrs larger than the limit of %zu bytes",
-			                    ap->name, ap->lim.max_xattr_size);
-		/* overlay's own xattrs would redirect or hide lower layers: never applied */
-		if (layer_xattr_skipped(name))
-			continue;
-		if ((fd >= 0 ? fsetxattr(fd, name, value, size, 0)
-		             : lsetxattr(path, name, value, size, 0)) < 0)
-			return st_error_sys(ap->err, "entry '%s': set xattr %s", ap->name, name);
-	}
-	return 0;
-}
-
-static struct timespec entry_mtime(struct archive_entry *e)
-{
-	struct timespec ts = {0, 0};
-
-	if (archive_entry_mtime_is_set(e)) {
-		ts.tv_sec = archive_entry_mtime(e);
-		ts.tv_nsec = archive_entry_mtime_nsec(e);
-	}
-	return ts;
-}
-
-/* Owner, mode, xattrs and (unless a directory) times, in the order that keeps setuid bits and
- * security.capability: chown clears both. */
-static int set_meta(struct applier *ap, int fd, bool is_link)
-{
-	struct timespec ts[2];
-	mode_t mode = archive_entry_perm(ap->e);
-	uid_t uid = (uid_t)archive_entry_uid(ap->e);
-	gid_t gid = (gid_t)archive_entry_gid(ap->e);
-	int rc;
-
-	if (ap->chown &&
-	    (fd >= 0 ? fchown(fd, uid, gid)
-	             : fchownat(ap->parent_fd, ap->base, uid, gid, AT_SYMLINK_NOFOLLOW)) < 0)
-		return st_error_sys(ap->err, "entry '%s': chown %u:%u", ap->name, uid, gid);
-	if (!is_link &&
-	    (fd >= 0 ? fchmod(fd, mode) : fchmodat(ap->parent_fd, ap->base, mode, 0)) < 0)
-		return st_error_sys(ap->err, "entry '%s': chmod", ap->name);
-	rc = set_xattrs(ap, fd);
-	if (rc < 0 || archive_entry_filetype(ap->e) == AE_IFDIR)
-		return rc;
-	ts[1] = entry_mtime(ap->e);
-	ts[0] = ts[1];
-	if ((fd >= 0 ? futimens(fd, ts)
-	             : utimensat(ap->parent_fd, ap->base, ts, AT_SYMLINK_NOFOLLOW)) < 0)
-		return st_error_sys(ap->err, "entry '%s': set times", ap->name);
-	return 0;
-}
-
-static int write_data(struct applier *ap, int fd)
-{
-	const void *buf;
-	size_t size;
-	la_int64_t offset, end = 0;
-	int r;
-
-	while ((r = archive_read_data_block(ap->a, &buf, &size, &offset)) == ARCHIVE_OK) {
-		const char *p = buf;
-		while (size) {
-			ssize_t n = pwrite(fd, p, size, offset);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return st_error_sys(ap->err, "entry '%s': write", ap->name);
-			p += n;
-			size -= (size_t)n;
-			offset += n;
-		}
-		end = offset;
-	}
-	if (r != ARCHIVE_EOF)
-		return st_error_set(ap->err, ST_EINVALID, "entry '%s': %s", ap->name,
-		                    archive_error_string(ap->a));
-	/* sparse entries end in a hole */
-	if (end < archive_entry_size(ap->e) && ftruncate(fd, archive_entry_size(ap->e)) < 0)
-		return st_error_sys(ap->err, "entry '%s': truncate", ap->name);
-	return 0;
-}
-
-static int make_file(struct applier *ap)
-{
-	cleanup_fd int fd = -1;
-	bool was_dir;
-	int rc = clear_target(ap, false, &was_dir);
-
-	if (rc < 0)
-		return rc;
-	fd = openat(ap->parent_fd, ap->base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	            0600);
-	if (fd < 0)
-		return st_error_sys(ap->err, "entry '%s': create", ap->name);
-	rc = write_data(ap, fd);
-	if (rc < 0)
-		return rc;
-	return set_meta(ap, fd, false);
-}
-
-static int add_dirtime(struct applier *ap)
+static int add_dirtime(struct applier *ap, struct timespec mtime)
 {
 	struct dirtime *d;
 
@@ -278,45 +122,62 @@ static int add_dirtime(struct applier *ap)
 	d->path = strdup(ap->path.data);
 	if (!d->path)
 		return st_error_set(ap->err, ST_ENOMEM, "out of memory");
-	d->mtime = entry_mtime(ap->e);
+	d->mtime = mtime;
 	ap->n_dirs++;
 	return 0;
+}
+
+/* Does applying m to the existing directory st change what files created in it get (its
+ * mode and setgid bit, its group, inherited xattrs)? Then queued files go first. */
+static bool dir_meta_changes(const struct stat *st, const struct layer_meta *m)
+{
+	if ((st->st_mode & 07777) != m->mode || m->n_xattrs)
+		return true;
+	return m->chown && (st->st_uid != m->uid || st->st_gid != m->gid);
 }
 
 static int make_dir(struct applier *ap, bool over_whiteout)
 {
 	cleanup_fd int fd = -1;
-	bool was_dir;
+	struct layer_meta m;
+	struct stat st;
 	int rc;
 
 	if (ap->path.len == 0) {
 		/* the layer's "./": metadata of the root itself */
 		fd = openat(ap->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0 && fstat(fd, &st) < 0)
+			return st_error_sys(ap->err, "entry '%s': stat", ap->name);
 	} else {
-		rc = clear_target(ap, true, &was_dir);
+		rc = applier_clear_target(ap, true, &st);
 		if (rc < 0)
 			return rc;
-		if (!was_dir && mkdirat(ap->parent_fd, ap->base, 0700) < 0)
+		if (!S_ISDIR(st.st_mode) && mkdirat(ap->parent_fd, ap->base, 0700) < 0)
 			return st_error_sys(ap->err, "entry '%s': mkdir", ap->name);
 		fd = openat(ap->parent_fd, ap->base,
 		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0)
 		return st_error_sys(ap->err, "entry '%s': open directory", ap->name);
-	rc = set_meta(ap, fd, false);
+	rc = applier_meta(ap, &m);
+	if (rc == 0 && S_ISDIR(st.st_mode) && dir_meta_changes(&st, &m))
+		rc = applier_barrier(ap);
+	if (rc == 0)
+		rc = layer_meta_apply(&m, fd, -1, NULL, ap->name, ap->err);
 	/* overlay form: a directory re-created over a whiteout of this layer hides the lower
 	 * one's content */
 	if (rc == 0 && over_whiteout && fsetxattr(fd, "trusted.overlay.opaque", "y", 1, 0) < 0)
 		rc = st_error_sys(ap->err, "entry '%s': set trusted.overlay.opaque", ap->name);
-	return rc < 0 ? rc : add_dirtime(ap);
+	return rc < 0 ? rc : add_dirtime(ap, m.mtime);
 }
 
 static int make_link(struct applier *ap)
 {
 	const char *target = archive_entry_hardlink(ap->e);
 	cleanup_fd int tfd = -1;
+	const char *tbase;
 	char *slash;
-	bool was_dir;
+	struct stat st;
 	int rc;
 
 	rc = clean_path(ap, target, &ap->link);
@@ -328,23 +189,36 @@ static int make_link(struct applier *ap)
 	slash = strrchr(ap->link.data, '/');
 	if (slash)
 		*slash = '\0';
-	tfd = layer_open_dir(ap->root_fd, slash ? ap->link.data : "", false, ap->name, ap->err);
-	if (tfd < 0)
-		return tfd;
-	rc = clear_target(ap, false, &was_dir);
+	tbase = slash ? slash + 1 : ap->link.data;
+	tfd = layer_openat2(ap->root_fd, slash ? ap->link.data : "", O_PATH | O_DIRECTORY, 0);
+	if (tfd < 0) {
+		/* as for a parent: a queued file may be a component */
+		rc = applier_barrier(ap);
+		if (rc < 0)
+			return rc;
+		tfd = layer_open_dir(ap->root_fd, slash ? ap->link.data : "", false, ap->name,
+		                     ap->err);
+		if (tfd < 0)
+			return tfd;
+	}
+	/* the target may be a queued file, not written yet */
+	rc = applier_settle(ap, tfd, tbase);
+	if (rc == 0)
+		rc = applier_clear_target(ap, false, &st);
 	if (rc < 0)
 		return rc;
 	/* flags 0: a symlink target is linked itself, never followed */
-	if (linkat(tfd, slash ? slash + 1 : ap->link.data, ap->parent_fd, ap->base, 0) < 0)
+	if (linkat(tfd, tbase, ap->parent_fd, ap->base, 0) < 0)
 		return st_error_sys(ap->err, "entry '%s': hardlink to '%s'", ap->name, target);
 	return 0;
 }
 
 static int make_special(struct applier *ap, unsigned type)
 {
+	struct layer_meta m;
+	struct stat st;
 	dev_t dev = 0;
-	bool was_dir;
-	int rc = clear_target(ap, false, &was_dir);
+	int rc = applier_clear_target(ap, false, &st);
 
 	if (rc < 0)
 		return rc;
@@ -365,7 +239,8 @@ static int make_special(struct applier *ap, unsigned type)
 		if (mknodat(ap->parent_fd, ap->base, (mode_t)type | 0600, dev) < 0)
 			return st_error_sys(ap->err, "entry '%s': mknod", ap->name);
 	}
-	return set_meta(ap, -1, type == AE_IFLNK);
+	rc = applier_meta(ap, &m);
+	return rc < 0 ? rc : layer_meta_apply(&m, -1, ap->parent_fd, ap->base, ap->name, ap->err);
 }
 
 /* ---- whiteouts ---- */
@@ -460,7 +335,7 @@ static int dispatch(struct applier *ap, unsigned type, unsigned char prev)
 		return make_link(ap);
 	switch (type) {
 	case AE_IFREG:
-		return make_file(ap);
+		return applier_make_file(ap);
 	case AE_IFDIR:
 		return make_dir(ap, (prev & LAYER_PATH_WHITEOUT) != 0);
 	case AE_IFLNK:
@@ -481,6 +356,9 @@ static int apply_entry(struct applier *ap)
 	unsigned char prev;
 	int rc;
 
+	/* a queued file failed: that entry comes first, stop */
+	if (ap->pool && layer_pool_failed(ap->pool))
+		return applier_barrier(ap);
 	ap->name = archive_entry_pathname(ap->e);
 	if (!ap->name)
 		return st_error_set(ap->err, ST_EINVALID, "entry %llu: no usable path",
@@ -500,6 +378,10 @@ static int apply_entry(struct applier *ap)
 	is_wh = st_str_has_prefix(strrchr(ap->path.data, '/') ? strrchr(ap->path.data, '/') + 1
 	                                                      : ap->path.data,
 	                          LAYER_WH_PREFIX);
+	/* whiteouts remove trees, which may hold queued files */
+	rc = is_wh ? applier_barrier(ap) : 0;
+	if (rc < 0)
+		return rc;
 	if (is_wh && ap->o->mode == ST_LAYER_APPLY_FLAT && parent_missing(ap))
 		return 0;
 	rc = open_parent(ap, true);
@@ -545,7 +427,7 @@ static int tar_error(struct applier *ap, struct layer_reader *r)
 
 static int run(struct applier *ap, struct layer_reader *r)
 {
-	int rc;
+	int rc = 0, brc;
 
 	ap->a = archive_read_new();
 	ap->e = archive_entry_new();
@@ -559,16 +441,24 @@ static int run(struct applier *ap, struct layer_reader *r)
 		int h = archive_read_next_header2(ap->a, ap->e);
 		if (h == ARCHIVE_EOF)
 			break;
-		if (h != ARCHIVE_OK && h != ARCHIVE_WARN)
-			return tar_error(ap, r);
-		rc = apply_entry(ap);
-		if (rc < 0) {
-			/* a reader failure (limit, corrupt gzip) explains a short read best */
-			if (layer_reader_error(r, NULL) < 0)
-				return tar_error(ap, r);
-			return rc;
+		if (h != ARCHIVE_OK && h != ARCHIVE_WARN) {
+			rc = tar_error(ap, r);
+			break;
 		}
+		rc = apply_entry(ap);
+		/* a reader failure (limit, corrupt gzip) explains a short read best */
+		if (rc < 0 && layer_reader_error(r, NULL) < 0)
+			rc = tar_error(ap, r);
+		if (rc < 0)
+			break;
 	}
+	/* queued files come before the entry that stopped the loop: their error, if any, is the
+	 * one a single thread would have met first */
+	brc = applier_barrier(ap);
+	if (brc < 0)
+		return brc;
+	if (rc < 0)
+		return rc;
 	rc = layer_reader_finish(r, ap->err);
 	if (rc < 0)
 		return rc;
@@ -578,6 +468,7 @@ static int run(struct applier *ap, struct layer_reader *r)
 
 static void applier_release(struct applier *ap)
 {
+	layer_pool_free(ap->pool);
 	if (ap->a)
 		archive_read_free(ap->a);
 	archive_entry_free(ap->e);
@@ -586,6 +477,9 @@ static void applier_release(struct applier *ap)
 	st_buf_release(&ap->link);
 	st_buf_release(&ap->cached_parent);
 	layer_pathset_release(&ap->seen);
+	layer_pathset_release(&ap->pending);
+	st_buf_release(&ap->key);
+	free(ap->xa);
 	for (size_t i = 0; i < ap->n_dirs; i++)
 		free(ap->dirs[i].path);
 	free(ap->dirs);
@@ -597,6 +491,14 @@ static void set_limits(struct st_layer_limits *l, const struct st_layer_limits *
 	l->max_entries = in->max_entries ? in->max_entries : 4ULL << 20;
 	l->max_path_len = in->max_path_len ? in->max_path_len : 4096;
 	l->max_xattr_size = in->max_xattr_size ? in->max_xattr_size : 1 << 20;
+}
+
+/* Files are created by this many threads (1: by the applying thread itself). */
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 2 ? 1 : n > LAYER_APPLY_THREADS_MAX ? LAYER_APPLY_THREADS_MAX : (unsigned)n;
 }
 
 int st_layer_apply_fd(int root_fd, int layer_fd, const struct st_layer_apply_opts *opts,
@@ -616,6 +518,8 @@ int st_layer_apply_fd(int root_fd, int layer_fd, const struct st_layer_apply_opt
 	st_buf_init(&ap.path, 0);
 	st_buf_init(&ap.link, 0);
 	st_buf_init(&ap.cached_parent, 0);
+	st_buf_init(&ap.key, 0);
+	ap.threads = ap.o->threads ? ap.o->threads : default_threads();
 	rc = layer_reader_start(&r, layer_fd, ap.lim.max_bytes, err);
 	if (rc == 0)
 		rc = run(&ap, &r);
