@@ -445,6 +445,22 @@ static bool wants_volatile(const struct ctr_spec *sp)
 	return volatile_base_ok();
 }
 
+/* Makes the directory name (below root) that holds one directory per container, and has
+ * each of those placed apart by the file system's inode allocator (st_dir_spread): a
+ * container's files then do not land among inodes freed moments ago. */
+static int spread_dir(int root, const char *name, struct st_error *err)
+{
+	cleanup_fd int fd = -1;
+	int rc = st_mkdir_p(root, name, 0700, err);
+
+	if (rc < 0)
+		return rc;
+	fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		st_dir_spread(fd);
+	return 0;
+}
+
 /* containers/<id> -> CTR_VOLATILE_BASE/<id>, whose upper, work and log are symlinks into
  * containers/.scratch/<id>/ (overlayfs follows them; upper and work share the disk's fs). */
 static int make_volatile_dirs(struct st_container *c, struct st_error *err)
@@ -458,7 +474,9 @@ static int make_volatile_dirs(struct st_container *c, struct st_error *err)
 
 	(void)snprintf(vdir, sizeof(vdir), CTR_VOLATILE_BASE "/%s", c->spec.id);
 	(void)snprintf(path, sizeof(path), CTR_SCRATCH_DIR "/%s", c->spec.id);
-	rc = st_mkdir_p(root, path, 0700, err);
+	rc = spread_dir(root, CTR_SCRATCH_DIR, err);
+	if (rc == 0)
+		rc = st_mkdir_p(root, path, 0700, err);
 	if (rc < 0)
 		return rc;
 	sfd = openat(root, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -486,7 +504,7 @@ static int make_volatile_dirs(struct st_container *c, struct st_error *err)
 static int make_dirs(struct st_container *c, struct st_error *err)
 {
 	static const char *const sub[] = {"upper", "work", "merged", "init"};
-	int rc = st_mkdir_p(st_store_root_fd(c->store), CTR_DIR, 0700, err);
+	int rc = spread_dir(st_store_root_fd(c->store), CTR_DIR, err);
 
 	if (rc == 0 && wants_volatile(&c->spec)) {
 		rc = make_volatile_dirs(c, err);

@@ -36,13 +36,20 @@ void st_snapshot_chain_release(struct st_snapshot_chain *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* snapshots/ with .locks and .holds; each snapshot is a tree of its own, placed apart by the
+ * file system's inode allocator (st_dir_spread). */
 static int snap_dirs(struct st_store *s, struct st_error *err)
 {
 	int fd = st_store_root_fd(s);
 	int rc = st_mkdir_p(fd, SNAP_DIR "/.locks", 0700, err);
+	cleanup_fd int sfd = -1;
 
 	if (rc == 0)
 		rc = st_mkdir_p(fd, SNAP_DIR "/.holds", 0700, err);
+	if (rc == 0)
+		sfd = openat(fd, SNAP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd >= 0)
+		st_dir_spread(sfd);
 	return rc;
 }
 
