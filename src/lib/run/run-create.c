@@ -556,10 +556,10 @@ static int populate(struct st_container *c, const struct st_run_opts *o, const s
 	struct st_snapshot_chain chain = {0};
 	int rc = fill_from_image(&c->spec, o, img, err);
 
-	if (rc == 0 && img->manifest.n_layers > CTR_MAX_LAYERS - 1)
+	if (rc == 0 && img->manifest.n_layers + o->n_top_lowers > CTR_MAX_LAYERS - 1)
 		rc = st_error_set(err, ST_ELIMIT,
 		                  "image has %zu layers; overlayfs stacks at most %d",
-		                  img->manifest.n_layers, CTR_MAX_LAYERS - 1);
+		                  img->manifest.n_layers + o->n_top_lowers, CTR_MAX_LAYERS - 1);
 	if (rc == 0)
 		rc = st_snapshot_prepare(c->store, img, &chain, err);
 	if (rc < 0)
@@ -567,6 +567,8 @@ static int populate(struct st_container *c, const struct st_run_opts *o, const s
 	rc = st_snapshot_hold(c->store, c->spec.id, &chain, err);
 	for (size_t i = 0; rc == 0 && i < chain.n; i++)
 		rc = st_strv_push(&c->spec.lowers, chain.dirs[i], strlen(chain.dirs[i]), err);
+	for (size_t i = 0; rc == 0 && i < o->n_top_lowers; i++)
+		rc = st_strv_push(&c->spec.lowers, o->top_lowers[i], strlen(o->top_lowers[i]), err);
 	st_snapshot_chain_release(&chain);
 	return rc < 0 ? rc : finish_create(c, err);
 }
