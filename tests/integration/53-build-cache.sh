@@ -113,6 +113,13 @@ rm -f $(entries_with 2)
 check "the COPY runs again when its entry is gone, the RUN after it is a hit" pbuild p2 'COPY a.txt' DONE '] RUN cat' CACHED
 check "with the same image" [ "$(image_id p2)" = "$id1" ]
 check "and the COPY's entry back" [ "$(entries_with 2 | wc -l)" = 1 ]
+# with --no-cache a COPY copies while its key is hashed: the same layer, the same errors
+layer_of() { pst inspect "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Manifest']['layers'][$2]['digest'])"; }
+same_copy_layer() { pst build --no-cache -t p3 "$T/p" >/dev/null 2>&1 && [ "$(layer_of p3 1)" = "$(layer_of p1 1)" ]; }
+check "--no-cache: the COPY's layer is the one the cached build made" same_copy_layer
+printf 'FROM bb\nCOPY a.txt missing.txt /d/\n' > "$T/p/Dockerfile.missing"
+check_fails "--no-cache: a missing COPY source" "missing.txt" sh -c "STRATA_ROOT='$P' st build --no-cache -f '$T/p/Dockerfile.missing' '$T/p'"
+check "and the failed copy left nothing in tmp/" [ -z "$(ls "$P/tmp")" ]
 check "fsck of that store" pst fsck
 
 check "builder prune drops the COPY key map too" sh -c "st builder prune >/dev/null 2>&1 && [ ! -e '$STRATA_ROOT/cache/copy-key' ]"

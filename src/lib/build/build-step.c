@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,50 @@ static int fast_key(struct bctx *b, const struct bstate *st, const struct st_df_
 	return 1;
 }
 
+/* A COPY's files written on a thread while its key is hashed (build_copy_exec and
+ * build_copy_key only read the request; the memo has its lock). */
+struct copy_job {
+	const struct build_copy_req *r;
+	const char *upper;
+	pthread_t th;
+	bool started;
+	int rc;
+	struct st_error err;
+};
+
+static void *copy_main(void *arg)
+{
+	struct copy_job *j = arg;
+
+	j->rc = build_copy_exec(j->r, j->upper, &j->err);
+	return NULL;
+}
+
+/* With --no-cache a COPY runs whatever its key is: its files are copied (into *upper, made
+ * here) while the key is hashed, on the two cores hashing and copying each want. */
+static void copy_start(struct bctx *b, const struct st_df_eval_instr *ei,
+                       const struct build_copy_req *r, char **upper, struct copy_job *j)
+{
+	if (!b->o->no_cache || ei->instr->cmd != ST_DF_COPY ||
+	    build_fresh_dir(b, "copy", upper) < 0)
+		return;
+	*j = (struct copy_job){.r = r, .upper = *upper, .err = ST_ERROR_INIT};
+	j->started = pthread_create(&j->th, NULL, copy_main, j) == 0;
+}
+
+/* Waits for the copy thread; 1 when it made the files, 0 when there was none, < 0 (into
+ * b->err, unless rc already failed) when it failed. */
+static int copy_finish(struct bctx *b, struct copy_job *j, int rc)
+{
+	if (!j->started)
+		return 0;
+	(void)pthread_join(j->th, NULL);
+	j->started = false;
+	if (j->rc < 0 && rc == 0)
+		*b->err = j->err;
+	return j->rc < 0 ? j->rc : 1;
+}
+
 static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
                     struct st_digest *key, bool *hit, struct st_buf *rec)
 {
@@ -302,9 +347,10 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 	char *target = NULL, *upper = NULL, *by = NULL, *hdir = NULL;
 	struct st_strv hargs = ST_STRV_INIT;
 	const char *from = flag_value(ei, "--from");
+	struct copy_job job = {0};
 	char where[300];
 	bool have_fast = false;
-	int rc = 0;
+	int rc = 0, copied = 0;
 
 	(void)snprintf(where, sizeof(where), "%s:%d", b->df->name, ei->instr->start_line);
 	if (from)
@@ -336,16 +382,23 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 			r.from_context = true;
 			r.ignore = NULL;
 		}
+		copy_start(b, ei, &r, &upper, &job);
 		rc = step_key(b, st, stage, ei, &r, key, rec, b->err);
+		copied = copy_finish(b, &job, rc);
+		if (rc == 0 && copied < 0)
+			rc = copied;
 	}
 	if (rc == 0)
 		rc = build_cache_get(b, key, st);
 	*hit = rc == 1;
 	rc = rc < 0 ? rc : 0;
-	if (rc == 0 && !*hit) {
-		rc = build_fresh_dir(b, "copy", &upper);
+	if (rc == 0 && !*hit && copied == 0) {
+		if (!upper)
+			rc = build_fresh_dir(b, "copy", &upper);
 		if (rc == 0)
 			rc = build_copy_exec(&r, upper, b->err);
+	}
+	if (rc == 0 && !*hit) {
 		by = created_by(ei, true);
 		/* COPY writes plain files; ADD's archives may carry overlay xattrs */
 		if (rc == 0)
