@@ -113,6 +113,15 @@ rm -f $(entries_with 2)
 check "the COPY runs again when its entry is gone, the RUN after it is a hit" pbuild p2 'COPY a.txt' DONE '] RUN cat' CACHED
 check "with the same image" [ "$(image_id p2)" = "$id1" ]
 check "and the COPY's entry back" [ "$(entries_with 2 | wc -l)" = 1 ]
+# a RUN on the pending upper of the RUN before it: its whiteouts and opaque directories hold
+mkdir -p "$T/pr"
+cat > "$T/pr/Dockerfile" <<'DF'
+FROM bb
+RUN rm -f /etc/group && rm -rf /usr && mkdir -p /usr/x && echo a > /usr/x/only
+RUN echo "$(ls /usr | tr '\n' ' ')$([ -e /etc/group ] && echo group)" > /seen
+DF
+check "a RUN sees the deletions of the RUN just before it" sh -c "STRATA_ROOT='$P' st build -t pr '$T/pr' >/dev/null 2>&1 && [ \"\$(STRATA_ROOT='$P' st run --rm pr cat /seen)\" = 'x ' ]"
+
 # with --no-cache a COPY copies while its key is hashed: the same layer, the same errors
 layer_of() { pst inspect "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Manifest']['layers'][$2]['digest'])"; }
 same_copy_layer() { pst build --no-cache -t p3 "$T/p" >/dev/null 2>&1 && [ "$(layer_of p3 1)" = "$(layer_of p1 1)" ]; }
