@@ -75,6 +75,10 @@ struct st_run_opts {
 	int64_t cpus_milli;  /* thousandths of a CPU, 0: no limit */
 	const char *seccomp; /* profile path; NULL: the default; "unconfined": none */
 	const char *runtime; /* NULL: built in; "crun", "runc": hand the bundle to that runtime */
+	/* directories stacked above the image's layers, bottom first: a build step's layer not
+	 * yet a snapshot (st_snapshot_scrub'd). Left unchanged while the container exists. */
+	const char *const *top_lowers;
+	size_t n_top_lowers;
 };
 
 /* ---- pure helpers (Docker's rules; unit tested) ---- */

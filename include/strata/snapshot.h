@@ -31,12 +31,21 @@ ST_API int st_snapshot_extract_fd(struct st_store *store, const struct st_descri
                                   const struct st_digest *diff_id, const struct st_digest *chain_id,
                                   int fd, struct st_error *err);
 
+/* Drops the overlay bookkeeping xattrs (all trusted.overlay.* but opaque) of the tree at dir,
+ * a container's upper directory, so that it can serve as a lower one. */
+ST_API int st_snapshot_scrub(const char *dir, struct st_error *err);
+
+enum st_snapshot_adopt_flags {
+	/* dir has no overlay bookkeeping to drop: made without overlayfs (a COPY), or scrubbed */
+	ST_SNAPSHOT_ADOPT_CLEAN = 1 << 0,
+};
+
 /* Makes `dir`, a directory in overlay form on the store's file system (a build step's or a
- * container's upper directory), the snapshot of `chain_id` without copying: its overlay
- * bookkeeping xattrs (all trusted.overlay.* but opaque) are dropped and it is renamed into
- * place. When that snapshot exists already, dir is removed instead. */
+ * container's upper directory), the snapshot of `chain_id` without copying: it is scrubbed
+ * (st_snapshot_scrub; not with ST_SNAPSHOT_ADOPT_CLEAN) and renamed into place. When that
+ * snapshot exists already, dir is removed instead. */
 ST_API int st_snapshot_adopt(struct st_store *store, const struct st_digest *chain_id,
-                             const char *dir, struct st_error *err);
+                             const char *dir, unsigned flags, struct st_error *err);
 
 /* Holds the snapshots of a chain for `holder` (a container ID, a build ID: [a-z0-9-], at most
  * 64), so that gc keeps them even when no image names them. Holding again replaces. */

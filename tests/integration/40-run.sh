@@ -78,6 +78,14 @@ out_is "the committed image runs with the change" "new gone" st run --rm committ
 out_is "history entry" "from s1" sh -c "st history committed:1 | grep -o 'from s1' | head -1"
 sdir=$(ls "$R/containers" | grep -E '^[0-9a-f]{64}$' | head -1)
 check "rm removes the scratch directory and the name" sh -c "st rm s1 >/dev/null && [ ! -d '$R/containers/$sdir' ] && ! st rm s1 2>/dev/null"
+# each container's tree is placed apart by ext4's inode allocator (chattr +T on containers/)
+has_T() { lsattr -d "$1" 2>/dev/null | cut -d' ' -f1 | grep -q T; }
+mkdir "$T/probe-T" && chattr +T "$T/probe-T" 2>/dev/null
+if has_T "$T/probe-T"; then
+	check "containers/ is a top directory for the inode allocator" has_T "$R/containers"
+else
+	skip "no FS_TOPDIR_FL here (not ext4, or no lsattr)"
+fi
 
 # ---- detached: logs, wait, stop, kill, start, exec, cp, export
 st run -d --name d1 bb sh -c 'echo out; trap "echo term; exit 7" TERM; while :; do sleep 0.05; done' >/dev/null

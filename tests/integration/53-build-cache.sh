@@ -75,6 +75,62 @@ COPY src/sub/b.txt /dst/
 DF
 check "COPY into a symlinked directory" gives "$T/c" "$T/c/Dockerfile.tgt" t1 - /srv/b.txt two --build-arg L=link
 check "and into a plain path on another base" gives "$T/c" "$T/c/Dockerfile.tgt" t2 - /dst/b.txt two --build-arg L=dir
+# a step's layer is written while the RUN after it runs on its directory (build-layer.c); in
+# a store of its own, so that the entries below are this Dockerfile's only
+P=$T/pstore
+mkdir -p "$T/p"; echo first > "$T/p/a.txt"
+printf 'FROM bb\nCOPY a.txt /a.txt\nARG FAIL=0\nRUN cat /a.txt > /seen && [ "$FAIL" = 0 ]\n' > "$T/p/Dockerfile"
+pst() { STRATA_ROOT=$P st "$@"; }
+# pbuild TAG [TEXT STATUS]...: builds $T/p as TAG; the step showing TEXT ended STATUS
+pbuild() {
+	STRATA_ROOT=$P st build --progress plain -t "$1" "$T/p" > "$T/log" 2>&1 || return 1
+	shift
+	while [ $# -gt 1 ]; do
+		n=$(grep -F "$1" "$T/log" | head -1 | cut -d' ' -f1)
+		grep -q "^$n $2" "$T/log" || { cat "$T/log"; return 1; }
+		shift 2
+	done
+}
+pst import "$T/rootfs" bb >/dev/null
+check "a RUN failing right after a COPY fails the build" sh -c "! STRATA_ROOT='$P' st build --build-arg FAIL=1 -t p1 '$T/p' > '$T/log' 2>&1"
+check "but the COPY got its cache entry" pbuild p1 'COPY a.txt' CACHED '] RUN cat' DONE
+check "the RUN saw the COPY's layer" [ "$(pst run --rm p1 cat /seen)" = first ]
+# entries whose image has N layers (bb has 1: the COPY's has 2, the RUN's 3)
+entries_with() {
+	python3 - "$P" "$1" <<'PY'
+import json, os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+for e in sorted(os.listdir(root + "/cache/build")):
+    dg = open(root + "/cache/build/" + e).read().split()[0].split(":")[1]
+    if len(json.load(open(root + "/blobs/sha256/" + dg))["layers"]) == n:
+        print(root + "/cache/build/" + e)
+PY
+}
+image_id() { pst inspect "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Id"])'; }
+id1=$(image_id p1)
+check "one entry for the COPY" [ "$(entries_with 2 | wc -l)" = 1 ]
+rm -f $(entries_with 2)
+check "the COPY runs again when its entry is gone, the RUN after it is a hit" pbuild p2 'COPY a.txt' DONE '] RUN cat' CACHED
+check "with the same image" [ "$(image_id p2)" = "$id1" ]
+check "and the COPY's entry back" [ "$(entries_with 2 | wc -l)" = 1 ]
+# a RUN on the pending upper of the RUN before it: its whiteouts and opaque directories hold
+mkdir -p "$T/pr"
+cat > "$T/pr/Dockerfile" <<'DF'
+FROM bb
+RUN rm -f /etc/group && rm -rf /usr && mkdir -p /usr/x && echo a > /usr/x/only
+RUN echo "$(ls /usr | tr '\n' ' ')$([ -e /etc/group ] && echo group)" > /seen
+DF
+check "a RUN sees the deletions of the RUN just before it" sh -c "STRATA_ROOT='$P' st build -t pr '$T/pr' >/dev/null 2>&1 && [ \"\$(STRATA_ROOT='$P' st run --rm pr cat /seen)\" = 'x ' ]"
+
+# with --no-cache a COPY copies while its key is hashed: the same layer, the same errors
+layer_of() { pst inspect "$1" | python3 -c "import json,sys; print(json.load(sys.stdin)[0]['Manifest']['layers'][$2]['digest'])"; }
+same_copy_layer() { pst build --no-cache -t p3 "$T/p" >/dev/null 2>&1 && [ "$(layer_of p3 1)" = "$(layer_of p1 1)" ]; }
+check "--no-cache: the COPY's layer is the one the cached build made" same_copy_layer
+printf 'FROM bb\nCOPY a.txt missing.txt /d/\n' > "$T/p/Dockerfile.missing"
+check_fails "--no-cache: a missing COPY source" "missing.txt" sh -c "STRATA_ROOT='$P' st build --no-cache -f '$T/p/Dockerfile.missing' '$T/p'"
+check "and the failed copy left nothing in tmp/" [ -z "$(ls "$P/tmp")" ]
+check "fsck of that store" pst fsck
+
 check "builder prune drops the COPY key map too" sh -c "st builder prune >/dev/null 2>&1 && [ ! -e '$STRATA_ROOT/cache/copy-key' ]"
 check "fsck" st fsck
 done_testing

@@ -67,6 +67,21 @@ static void open_creates_an_oci_layout(void **state)
 	assert_true(S_ISDIR(st.st_mode));
 }
 
+/* tmp/, where builds and extractions make their trees, has them spread by ext4's allocator
+ * (chattr +T) where the file system can. */
+static void open_marks_tmp_as_a_top_directory(void **state)
+{
+	struct fixture *f = *state;
+	char path[600];
+
+	if (!unit_can_topdir(f->dir))
+		skip(); /* not ext2/3/4, or not allowed to set the flag */
+	snprintf(path, sizeof(path), "%s/tmp", f->dir);
+	assert_int_equal(unit_topdir_flag(path), 1);
+	snprintf(path, sizeof(path), "%s/blobs", f->dir);
+	assert_int_equal(unit_topdir_flag(path), 0);
+}
+
 static void put_stores_once_under_the_sha256sum_name(void **state)
 {
 	struct fixture *f = *state;
@@ -473,6 +488,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test_setup_teardown(open_creates_an_oci_layout, setup, teardown),
+	        cmocka_unit_test_setup_teardown(open_marks_tmp_as_a_top_directory, setup, teardown),
 	        cmocka_unit_test_setup_teardown(put_stores_once_under_the_sha256sum_name, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(wrong_expected_digest_stores_nothing, setup,

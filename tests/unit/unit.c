@@ -1,8 +1,11 @@
-/* unit.c: the few helpers unit tests share: temporary directories and files. */
+/* unit.c: the few helpers unit tests share: temporary directories and files, inode flags. */
 #include "unit.h"
 
 #include <fcntl.h>
 #include <ftw.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 char *unit_mkdtemp(void)
@@ -40,4 +43,34 @@ void unit_write_file(const char *path, const void *data, size_t len)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, len), (ssize_t)len);
 	close(fd);
+}
+
+int unit_topdir_flag(const char *path)
+{
+	int flags = 0, fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) < 0)
+		flags = -1;
+	close(fd);
+	return flags < 0 ? -1 : (flags & FS_TOPDIR_FL) != 0;
+}
+
+int unit_can_topdir(const char *dir)
+{
+	char path[4200];
+	int flags = 0, fd, ok;
+
+	snprintf(path, sizeof(path), "%s/topdir-probe", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	if (ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0) {
+		flags |= FS_TOPDIR_FL;
+		(void)ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	close(fd);
+	ok = unit_topdir_flag(path) == 1;
+	assert_int_equal(rmdir(path), 0);
+	return ok;
 }

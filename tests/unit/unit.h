@@ -19,4 +19,11 @@ void unit_rmtree(const char *path);
 /* Writes a file with the given content; asserts on failure. */
 void unit_write_file(const char *path, const void *data, size_t len);
 
+/* FS_TOPDIR_FL (`chattr +T`) of the directory at path: 1 set, 0 not, -1 when the file system
+ * keeps no such flags. */
+int unit_topdir_flag(const char *path);
+/* Whether directories in dir can carry FS_TOPDIR_FL (ext2/3/4, and allowed to set it): a probe
+ * directory made and removed there says. */
+int unit_can_topdir(const char *dir);
+
 #endif

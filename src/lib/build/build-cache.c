@@ -177,7 +177,8 @@ static bool same_compression(const struct bctx *b, const struct st_manifest *par
 }
 
 /* The intermediate image of a local entry into *st: 1, or 0 when there is none, its blobs are
- * gone (gc, corruption) or its new layers have another compression: a miss, not an error. */
+ * gone (gc, corruption) or its new layers have another compression: a miss, not an error;
+ * < 0 when st's pending layer fails. */
 static int load_entry(struct bctx *b, const struct st_digest *key, struct bstate *st)
 {
 	struct st_descriptor d;
@@ -189,6 +190,13 @@ static int load_entry(struct bctx *b, const struct st_digest *key, struct bstate
 	st_descriptor_release(&d);
 	if (rc < 0)
 		return 0;
+	/* the state is about to be replaced: the layer still being written goes in first, its
+	 * step gets its cache entry */
+	rc = build_layer_join(b, st, b->err);
+	if (rc < 0) {
+		st_image_release(&img);
+		return rc;
+	}
 	if (!same_compression(b, &st->man, &img.manifest)) {
 		st_image_release(&img);
 		return 0;
@@ -203,8 +211,9 @@ int build_cache_get(struct bctx *b, const struct st_digest *key, struct bstate *
 
 	if (b->o->no_cache)
 		return 0;
-	if (load_entry(b, key, st) == 1)
-		return 1;
+	rc = load_entry(b, key, st);
+	if (rc != 0)
+		return rc;
 	/* not here: a --cache-from source may have it; its blobs come in and make an entry (which
 	 * is still a miss when the source's layers have another compression) */
 	rc = build_cache_import(b, key);

@@ -10,6 +10,7 @@
 #include "strata/build.h"
 #include "strata/dockerfile.h"
 #include "strata/image.h"
+#include "strata/layer.h"
 #include "strata/snapshot.h"
 
 /* A stage's state after some of its instructions: the image so far and its cache key. */
@@ -52,6 +53,23 @@ struct build_cache_recs {
 
 struct build_cache_src; /* a --cache-from source (build-cache-export.c) */
 
+/* A step's layer being written on a thread of its own while the stage goes on (build-layer.c):
+ * its directory is the top lower of the state until build_layer_join. */
+struct build_pending {
+	bool active, threaded;
+	pthread_t th;
+	const struct bstate *st; /* the state it is the top layer of */
+	struct st_store *s;
+	const struct st_layer_create_opts *opts;
+	char *upper; /* the step's directory: the layer's content, then its snapshot */
+	char *created_by;
+	struct st_digest key; /* the step's key: its cache entry waits for the layer */
+	int stage;
+	int rc; /* the thread's result */
+	struct st_error err;
+	struct st_layer_result res;
+};
+
 struct bctx {
 	struct st_store *s;
 	const struct st_build_opts *o;
@@ -77,6 +95,7 @@ struct bctx {
 	struct build_cache_recs *recs; /* the steps reached (shared by the stages) */
 	struct build_cache_src *srcs;  /* --cache-from sources that were found (read-only) */
 	size_t n_srcs;
+	struct build_pending pending; /* this stage's layer being written, if any */
 	struct st_error *err;
 };
 
@@ -109,6 +128,20 @@ int build_onbuild(struct bctx *b);
 
 /* The stage a --from names (by name or index), or -1 when it names an image. */
 int build_stage_ref(const struct bctx *b, const char *name, int before);
+
+/* Takes *upper, the directory the step `key` of the stage wrote on st, as st's next layer:
+ * written on a thread while the stage goes on (the layer threads of o->layer allowing), then
+ * by build_layer_join added to st with its history entry, made the snapshot of its chain ID
+ * and recorded as key's cache entry. clean: no overlay bookkeeping in it (COPY), else it is
+ * scrubbed first. The previous pending layer is joined first. On failure *upper is removed. */
+int build_layer_start(struct bctx *b, struct bstate *st, char **upper, bool clean,
+                      const char *created_by, const struct st_digest *key, int stage);
+/* Finishes the stage's pending layer into st (nothing pending: 0); every step but a RUN does
+ * this first, as does a cache hit before it replaces st and the stage at its end. Errors go to
+ * err (not b->err: a failed stage keeps its first error). */
+int build_layer_join(struct bctx *b, struct bstate *st, struct st_error *err);
+/* The directory of st's pending layer (its top lower until joined), or NULL. */
+const char *build_layer_pending_dir(const struct bctx *b, const struct bstate *st);
 
 /* Runs a RUN instruction on st with upper as the scratch layer. */
 int build_run_exec(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,

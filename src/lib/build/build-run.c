@@ -594,6 +594,10 @@ int build_run_exec(struct bctx *b, const struct bstate *st, const struct st_df_e
 	if (rc == 0 && b->o->n_add_hosts)
 		rc = hosts_mount(b, &m);
 	if (rc == 0) {
+		/* the previous step's layer, still being written, is the top of the rootfs */
+		const char *top = build_layer_pending_dir(b, st);
+		ro.top_lowers = top ? &top : NULL;
+		ro.n_top_lowers = top ? 1 : 0;
 		ro.has_entrypoint = true;
 		ro.entrypoint = "";
 		ro.args = (const char *const *)args.v;

@@ -147,11 +147,18 @@ static int build_stage(struct bctx *b, int i)
 		const struct st_df_eval_instr *ei = &b->ev->instrs[k];
 		if (ei->stage != i || ei->instr->cmd == ST_DF_FROM)
 			continue;
-		if (build_cancelled(b)) /* another stage failed: its error is the build's */
-			return st_error_set(b->err, ST_EINVALID, "stopped: another stage failed");
+		if (build_cancelled(b)) { /* another stage failed: its error is the build's */
+			rc = st_error_set(b->err, ST_EINVALID, "stopped: another stage failed");
+			break;
+		}
 		step++;
 		rc = build_step(b, st, i, ei, step + 1, n_steps);
 	}
+	/* the last layer written (or the one a failed step ran on: its step's entry is kept) */
+	struct st_error jerr = ST_ERROR_INIT;
+	int jrc = build_layer_join(b, st, rc == 0 ? b->err : &jerr);
+	if (rc == 0)
+		rc = jrc;
 	st->built = rc == 0;
 	return rc;
 }

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,61 +47,6 @@ static const char *flag_value(const struct st_df_eval_instr *ei, const char *nam
 		if (strncmp(ei->flags.v[i], name, n) == 0 && ei->flags.v[i][n] == '=')
 			return ei->flags.v[i] + n + 1;
 	return NULL;
-}
-
-/* ---- layers ---- */
-
-static int sink_write(void *ctx, const void *p, size_t len, struct st_error *err)
-{
-	return st_blob_writer_write(ctx, p, len, err);
-}
-
-/* Writes upper as the state's next layer, with its history entry, and adopts upper as that
- * layer's snapshot. */
-static int add_layer(struct bctx *b, struct bstate *st, const char *upper, const char *created_by)
-{
-	struct st_blob_writer *w = NULL;
-	struct st_layer_sink sink = {sink_write, NULL};
-	struct st_layer_result res;
-	struct st_descriptor d = {0};
-	struct st_history h = {.created = b->created, .created_by = (char *)created_by};
-	struct st_digest *ids = NULL;
-	char level[16];
-	int rc;
-
-	rc = st_blob_writer_new(b->s, &w, b->err);
-	if (rc == 0) /* layer creation hashes its output */
-		st_blob_writer_trust(w);
-	sink.ctx = w;
-	if (rc == 0)
-		rc = st_layer_create_from_upper(upper, &b->o->layer, &sink, &res, b->err);
-	if (rc == 0)
-		rc = st_blob_writer_commit(w, &res.digest, NULL, b->err);
-	st_blob_writer_free(w);
-	if (rc < 0)
-		return rc;
-	d.media_type = (char *)res.media_type;
-	d.digest = res.digest;
-	d.size = res.size;
-	(void)snprintf(level, sizeof(level), "%d", res.level);
-	rc = st_descriptor_set_annotation(&d, ST_ANNOT_LAYER_COMPRESSOR, res.compressor, b->err);
-	if (rc == 0)
-		rc = st_descriptor_set_annotation(&d, ST_ANNOT_LAYER_LEVEL, level, b->err);
-	if (rc == 0)
-		rc = st_manifest_add_layer(&st->man, &d, b->err);
-	if (rc == 0)
-		rc = st_image_config_add_layer(&st->cfg, &res.diff_id, &h, b->err);
-	d.media_type = NULL;
-	st_descriptor_release(&d);
-	ids = rc == 0 ? calloc(st->cfg.n_diff_ids, sizeof(*ids)) : NULL;
-	if (rc == 0 && !ids)
-		rc = st_error_set(b->err, ST_ENOMEM, "out of memory");
-	if (rc == 0)
-		rc = st_image_chain_ids(st->cfg.diff_ids, st->cfg.n_diff_ids, ids, b->err);
-	if (rc == 0)
-		rc = st_snapshot_adopt(b->s, &ids[st->cfg.n_diff_ids - 1], upper, b->err);
-	free(ids);
-	return rc;
 }
 
 /* ---- COPY and ADD ---- */
@@ -347,6 +293,50 @@ static int fast_key(struct bctx *b, const struct bstate *st, const struct st_df_
 	return 1;
 }
 
+/* A COPY's files written on a thread while its key is hashed (build_copy_exec and
+ * build_copy_key only read the request; the memo has its lock). */
+struct copy_job {
+	const struct build_copy_req *r;
+	const char *upper;
+	pthread_t th;
+	bool started;
+	int rc;
+	struct st_error err;
+};
+
+static void *copy_main(void *arg)
+{
+	struct copy_job *j = arg;
+
+	j->rc = build_copy_exec(j->r, j->upper, &j->err);
+	return NULL;
+}
+
+/* With --no-cache a COPY runs whatever its key is: its files are copied (into *upper, made
+ * here) while the key is hashed, on the two cores hashing and copying each want. */
+static void copy_start(struct bctx *b, const struct st_df_eval_instr *ei,
+                       const struct build_copy_req *r, char **upper, struct copy_job *j)
+{
+	if (!b->o->no_cache || ei->instr->cmd != ST_DF_COPY ||
+	    build_fresh_dir(b, "copy", upper) < 0)
+		return;
+	*j = (struct copy_job){.r = r, .upper = *upper, .err = ST_ERROR_INIT};
+	j->started = pthread_create(&j->th, NULL, copy_main, j) == 0;
+}
+
+/* Waits for the copy thread; 1 when it made the files, 0 when there was none, < 0 (into
+ * b->err, unless rc already failed) when it failed. */
+static int copy_finish(struct bctx *b, struct copy_job *j, int rc)
+{
+	if (!j->started)
+		return 0;
+	(void)pthread_join(j->th, NULL);
+	j->started = false;
+	if (j->rc < 0 && rc == 0)
+		*b->err = j->err;
+	return j->rc < 0 ? j->rc : 1;
+}
+
 static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct st_df_eval_instr *ei,
                     struct st_digest *key, bool *hit, struct st_buf *rec)
 {
@@ -357,9 +347,10 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 	char *target = NULL, *upper = NULL, *by = NULL, *hdir = NULL;
 	struct st_strv hargs = ST_STRV_INIT;
 	const char *from = flag_value(ei, "--from");
+	struct copy_job job = {0};
 	char where[300];
 	bool have_fast = false;
-	int rc = 0;
+	int rc = 0, copied = 0;
 
 	(void)snprintf(where, sizeof(where), "%s:%d", b->df->name, ei->instr->start_line);
 	if (from)
@@ -391,19 +382,28 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 			r.from_context = true;
 			r.ignore = NULL;
 		}
+		copy_start(b, ei, &r, &upper, &job);
 		rc = step_key(b, st, stage, ei, &r, key, rec, b->err);
+		copied = copy_finish(b, &job, rc);
+		if (rc == 0 && copied < 0)
+			rc = copied;
 	}
 	if (rc == 0)
 		rc = build_cache_get(b, key, st);
 	*hit = rc == 1;
 	rc = rc < 0 ? rc : 0;
-	if (rc == 0 && !*hit) {
-		rc = build_fresh_dir(b, "copy", &upper);
+	if (rc == 0 && !*hit && copied == 0) {
+		if (!upper)
+			rc = build_fresh_dir(b, "copy", &upper);
 		if (rc == 0)
 			rc = build_copy_exec(&r, upper, b->err);
+	}
+	if (rc == 0 && !*hit) {
 		by = created_by(ei, true);
+		/* COPY writes plain files; ADD's archives may carry overlay xattrs */
 		if (rc == 0)
-			rc = add_layer(b, st, upper, by ? by : "COPY");
+			rc = build_layer_start(b, st, &upper, ei->instr->cmd == ST_DF_COPY,
+			                       by ? by : "COPY", key, stage);
 	}
 	if (rc == 0 && have_fast)
 		rc = build_fast_key_put(b, &fast, key);
@@ -435,11 +435,11 @@ static int run_run(struct bctx *b, struct bstate *st, int stage, const struct st
 	if (rc != 0)
 		return rc < 0 ? rc : 0;
 	rc = build_fresh_dir(b, "run", &upper);
-	if (rc == 0)
+	if (rc == 0) /* on the state and its pending layer, if any */
 		rc = build_run_exec(b, st, ei, upper, b->err);
 	by = created_by(ei, true);
 	if (rc == 0)
-		rc = add_layer(b, st, upper, by ? by : "RUN");
+		rc = build_layer_start(b, st, &upper, false, by ? by : "RUN", key, stage);
 	if (rc < 0 && upper)
 		(void)st_layer_remove_tree(upper, NULL);
 	free(upper);
@@ -506,6 +506,12 @@ int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_
 	int rc;
 
 	build_event(b, ST_BUILD_STEP, stage, step, n_steps, ei->instr->original, 0);
+	/* a RUN runs on the previous step's layer while it is written; the others need it whole */
+	if (ei->instr->cmd != ST_DF_RUN && ei->instr->cmd != ST_DF_ARG) {
+		rc = build_layer_join(b, st, b->err);
+		if (rc < 0)
+			return rc;
+	}
 	switch (ei->instr->cmd) {
 	case ST_DF_ARG:
 		/* ARG changes no image; what it declares reaches the keys of the RUNs after it */
@@ -520,9 +526,10 @@ int build_step(struct bctx *b, struct bstate *st, int stage, const struct st_df_
 	default:
 		rc = run_config(b, st, ei, &key, &hit, &rec);
 	}
-	if (rc == 0 && !hit)
+	/* a step whose layer is still being written gets its entry when it is joined */
+	if (rc == 0 && !hit && !b->pending.active)
 		rc = build_cache_put(b, &key, st);
-	if (rc == 0)
+	if (rc == 0 && !b->pending.active)
 		rc = build_cache_record(b, &key, stage);
 	if (rc == 0 && rec.len) /* empty after a hit of COPY's target-free key */
 		note_key(b, st, stage, step, &key, hit, &rec);

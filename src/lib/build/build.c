@@ -455,6 +455,8 @@ int build_mount_view(struct bctx *b, const struct bstate *st, char **out_dir)
 	char *dir = NULL, *links = NULL;
 	int rc;
 
+	if (build_layer_pending_dir(b, st)) /* callers join first: the view would miss it */
+		return st_error_set(b->err, ST_EINVALID, "view of a state whose layer is pending");
 	rc = build_fresh_dir(b, "view", &dir);
 	if (rc < 0 || st->man.n_layers == 0) {
 		*out_dir = dir;

@@ -445,6 +445,22 @@ static bool wants_volatile(const struct ctr_spec *sp)
 	return volatile_base_ok();
 }
 
+/* Makes the directory name (below root) that holds one directory per container, and has
+ * each of those placed apart by the file system's inode allocator (st_dir_spread): a
+ * container's files then do not land among inodes freed moments ago. */
+static int spread_dir(int root, const char *name, struct st_error *err)
+{
+	cleanup_fd int fd = -1;
+	int rc = st_mkdir_p(root, name, 0700, err);
+
+	if (rc < 0)
+		return rc;
+	fd = openat(root, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0)
+		st_dir_spread(fd);
+	return 0;
+}
+
 /* containers/<id> -> CTR_VOLATILE_BASE/<id>, whose upper, work and log are symlinks into
  * containers/.scratch/<id>/ (overlayfs follows them; upper and work share the disk's fs). */
 static int make_volatile_dirs(struct st_container *c, struct st_error *err)
@@ -458,7 +474,9 @@ static int make_volatile_dirs(struct st_container *c, struct st_error *err)
 
 	(void)snprintf(vdir, sizeof(vdir), CTR_VOLATILE_BASE "/%s", c->spec.id);
 	(void)snprintf(path, sizeof(path), CTR_SCRATCH_DIR "/%s", c->spec.id);
-	rc = st_mkdir_p(root, path, 0700, err);
+	rc = spread_dir(root, CTR_SCRATCH_DIR, err);
+	if (rc == 0)
+		rc = st_mkdir_p(root, path, 0700, err);
 	if (rc < 0)
 		return rc;
 	sfd = openat(root, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -486,7 +504,7 @@ static int make_volatile_dirs(struct st_container *c, struct st_error *err)
 static int make_dirs(struct st_container *c, struct st_error *err)
 {
 	static const char *const sub[] = {"upper", "work", "merged", "init"};
-	int rc = st_mkdir_p(st_store_root_fd(c->store), CTR_DIR, 0700, err);
+	int rc = spread_dir(st_store_root_fd(c->store), CTR_DIR, err);
 
 	if (rc == 0 && wants_volatile(&c->spec)) {
 		rc = make_volatile_dirs(c, err);
@@ -538,10 +556,10 @@ static int populate(struct st_container *c, const struct st_run_opts *o, const s
 	struct st_snapshot_chain chain = {0};
 	int rc = fill_from_image(&c->spec, o, img, err);
 
-	if (rc == 0 && img->manifest.n_layers > CTR_MAX_LAYERS - 1)
+	if (rc == 0 && img->manifest.n_layers + o->n_top_lowers > CTR_MAX_LAYERS - 1)
 		rc = st_error_set(err, ST_ELIMIT,
 		                  "image has %zu layers; overlayfs stacks at most %d",
-		                  img->manifest.n_layers, CTR_MAX_LAYERS - 1);
+		                  img->manifest.n_layers + o->n_top_lowers, CTR_MAX_LAYERS - 1);
 	if (rc == 0)
 		rc = st_snapshot_prepare(c->store, img, &chain, err);
 	if (rc < 0)
@@ -549,6 +567,8 @@ static int populate(struct st_container *c, const struct st_run_opts *o, const s
 	rc = st_snapshot_hold(c->store, c->spec.id, &chain, err);
 	for (size_t i = 0; rc == 0 && i < chain.n; i++)
 		rc = st_strv_push(&c->spec.lowers, chain.dirs[i], strlen(chain.dirs[i]), err);
+	for (size_t i = 0; rc == 0 && i < o->n_top_lowers; i++)
+		rc = st_strv_push(&c->spec.lowers, o->top_lowers[i], strlen(o->top_lowers[i]), err);
 	st_snapshot_chain_release(&chain);
 	return rc < 0 ? rc : finish_create(c, err);
 }

@@ -36,13 +36,20 @@ void st_snapshot_chain_release(struct st_snapshot_chain *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* snapshots/ with .locks and .holds; each snapshot is a tree of its own, placed apart by the
+ * file system's inode allocator (st_dir_spread). */
 static int snap_dirs(struct st_store *s, struct st_error *err)
 {
 	int fd = st_store_root_fd(s);
 	int rc = st_mkdir_p(fd, SNAP_DIR "/.locks", 0700, err);
+	cleanup_fd int sfd = -1;
 
 	if (rc == 0)
 		rc = st_mkdir_p(fd, SNAP_DIR "/.holds", 0700, err);
+	if (rc == 0)
+		sfd = openat(fd, SNAP_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd >= 0)
+		st_dir_spread(sfd);
 	return rc;
 }
 
@@ -391,7 +398,7 @@ int st_snapshot_register_gc(struct st_store *s, struct st_error *err)
  * bookkeeping and mean nothing, or worse, in a lower layer). */
 static int scrub_xattrs(int parent, const char *name, int depth, struct st_error *err)
 {
-	char path[64], list[4096];
+	char list[4096];
 	struct stat st;
 	ssize_t n;
 	int fd;
@@ -405,12 +412,11 @@ static int scrub_xattrs(int parent, const char *name, int depth, struct st_error
 	fd = openat(parent, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return 0; /* devices and fifos that cannot be opened carry no overlay xattrs */
-	(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = listxattr(path, list, sizeof(list));
+	n = flistxattr(fd, list, sizeof(list));
 	for (ssize_t off = 0; n > 0 && off < n; off += (ssize_t)strlen(list + off) + 1)
 		if (st_str_has_prefix(list + off, "trusted.overlay.") &&
 		    strcmp(list + off, "trusted.overlay.opaque") != 0)
-			(void)removexattr(path, list + off);
+			(void)fremovexattr(fd, list + off);
 	if (S_ISDIR(st.st_mode)) {
 		DIR *d = fdopendir(fd);
 		struct dirent *e;
@@ -429,8 +435,13 @@ static int scrub_xattrs(int parent, const char *name, int depth, struct st_error
 	return 0;
 }
 
+int st_snapshot_scrub(const char *dir, struct st_error *err)
+{
+	return scrub_xattrs(AT_FDCWD, dir, 0, err);
+}
+
 int st_snapshot_adopt(struct st_store *s, const struct st_digest *chain_id, const char *dir,
-                      struct st_error *err)
+                      unsigned flags, struct st_error *err)
 {
 	char hex[ST_DIGEST_HEX_MAX + 1], path[4200];
 	cleanup_fd int lock = -1;
@@ -440,7 +451,7 @@ int st_snapshot_adopt(struct st_store *s, const struct st_digest *chain_id, cons
 	st_digest_hex(chain_id, hex);
 	(void)snprintf(path, sizeof(path), "%s/" SNAP_DIR "/%s", st_store_root(s), hex);
 	rc = snap_dirs(s, err);
-	if (rc == 0)
+	if (rc == 0 && !(flags & ST_SNAPSHOT_ADOPT_CLEAN))
 		rc = scrub_xattrs(AT_FDCWD, dir, 0, err);
 	if (rc == 0)
 		rc = lock_chain(s, hex, &lock, err);

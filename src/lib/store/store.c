@@ -77,6 +77,7 @@ int st_store_open(const char *root, struct st_store **out, struct st_error *err)
 	    (rc = s->queue_fd = open_lock(s, "locks/gc-queue", err)) < 0 ||
 	    (rc = s->index_lock_fd = open_lock(s, "locks/index", err)) < 0)
 		goto fail;
+	st_dir_spread(s->tmp_fd); /* builds and extractions make their trees in tmp/ */
 	if ((rc = ensure_file(s, "oci-layout", oci_layout, err)) < 0 ||
 	    (rc = ensure_file(s, "index.json", empty_index, err)) < 0)
 		goto fail;

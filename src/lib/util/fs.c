@@ -4,9 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +16,16 @@
 #include "util/cleanup.h"
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
+
+void st_dir_spread(int dirfd)
+{
+	int flags = 0; /* the kernel reads and writes an int, whatever the ioctl's name says */
+
+	if (ioctl(dirfd, FS_IOC_GETFLAGS, &flags) < 0 || (flags & FS_TOPDIR_FL))
+		return;
+	flags |= FS_TOPDIR_FL;
+	(void)ioctl(dirfd, FS_IOC_SETFLAGS, &flags);
+}
 
 int st_mkdir_p(int dirfd, const char *path, mode_t mode, struct st_error *err)
 {

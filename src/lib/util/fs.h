@@ -29,6 +29,11 @@ int st_open_dir_at(int dirfd, const char *path, struct st_error *err);
 /* The names in the directory dirfd (".", ".." left out), sorted by strcmp, appended to out. The
  * fd is duplicated, not consumed, and read from its start. */
 int st_list_dir(int dirfd, struct st_strv *out, struct st_error *err);
+/* Marks the directory dirfd as the top of unrelated directory trees for ext2/3/4's inode
+ * allocator (FS_TOPDIR_FL, `chattr +T`): each directory made in it then goes to a block group
+ * of its own choice (Orlov's spread) rather than beside its parent. Best effort: other file
+ * systems do not have the flag, and an error changes nothing. See docs/internals/build.md. */
+void st_dir_spread(int dirfd);
 /* A random lowercase hex string of 2*nbytes chars into out (NUL-terminated). */
 int st_random_hex(char *out, size_t nbytes, struct st_error *err);
 
