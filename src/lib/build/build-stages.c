@@ -373,20 +373,15 @@ static struct bsync *sync_new(int n_stages)
 		return NULL;
 	}
 	y->max_running = parallelism();
-	y->cancel_fd = eventfd(0, EFD_CLOEXEC);
-	y->exit_fd = eventfd(0, EFD_CLOEXEC);
-	if (y->cancel_fd < 0 || y->exit_fd < 0) {
-		if (y->cancel_fd >= 0)
-			(void)close(y->cancel_fd);
-		if (y->exit_fd >= 0)
-			(void)close(y->exit_fd);
-		free(y->state);
-		free(y);
-		return NULL;
-	}
 	pthread_mutex_init(&y->lock, NULL);
 	pthread_mutex_init(&y->pull_lock, NULL);
 	pthread_cond_init(&y->cond, NULL);
+	y->cancel_fd = eventfd(0, EFD_CLOEXEC);
+	y->exit_fd = eventfd(0, EFD_CLOEXEC);
+	if (y->cancel_fd < 0 || y->exit_fd < 0) {
+		sync_free(y); /* closes whichever opened */
+		return NULL;
+	}
 	return y;
 }
 

@@ -89,24 +89,31 @@ int srv_upload_create(struct st_server *srv, const char *repo, struct srv_upload
 	return 0;
 }
 
+/* The session `id` of `repo`, or NULL; under up_mu. */
+static struct srv_upload *find_locked(struct st_server *srv, const char *repo, const char *id)
+{
+	for (size_t i = 0; i < srv->n_ups_max; i++) {
+		struct srv_upload *up = srv->ups[i];
+		if (up && strcmp(up->id, id) == 0 && strcmp(up->repo, repo) == 0)
+			return up;
+	}
+	return NULL;
+}
+
 int srv_upload_acquire(struct st_server *srv, const char *repo, const char *id,
                        struct srv_upload **out)
 {
+	struct srv_upload *up;
 	int rc = -ST_ENOTFOUND;
 
 	pthread_mutex_lock(&srv->up_mu);
-	for (size_t i = 0; i < srv->n_ups_max; i++) {
-		struct srv_upload *up = srv->ups[i];
-		if (!up || strcmp(up->id, id) != 0 || strcmp(up->repo, repo) != 0)
-			continue;
-		if (up->busy) {
-			rc = -ST_EBUSY;
-			break;
-		}
+	up = find_locked(srv, repo, id);
+	if (up && up->busy) {
+		rc = -ST_EBUSY;
+	} else if (up) {
 		up->busy = true;
 		*out = up;
 		rc = 0;
-		break;
 	}
 	pthread_mutex_unlock(&srv->up_mu);
 	return rc;
@@ -114,19 +121,14 @@ int srv_upload_acquire(struct st_server *srv, const char *repo, const char *id,
 
 int srv_upload_offset(struct st_server *srv, const char *repo, const char *id, uint64_t *out)
 {
-	int rc = -ST_ENOTFOUND;
+	struct srv_upload *up;
 
 	pthread_mutex_lock(&srv->up_mu);
-	for (size_t i = 0; i < srv->n_ups_max; i++) {
-		struct srv_upload *up = srv->ups[i];
-		if (!up || strcmp(up->id, id) != 0 || strcmp(up->repo, repo) != 0)
-			continue;
+	up = find_locked(srv, repo, id);
+	if (up)
 		*out = __atomic_load_n(&up->sm.offset, __ATOMIC_ACQUIRE);
-		rc = 0;
-		break;
-	}
 	pthread_mutex_unlock(&srv->up_mu);
-	return rc;
+	return up ? 0 : -ST_ENOTFOUND;
 }
 
 void srv_upload_release(struct st_server *srv, struct srv_upload *up)
