@@ -41,7 +41,7 @@ ST_API bool st_digest_check(const struct st_digest *d, const void *p, size_t len
 /* Streaming hasher. Caller-allocated; init before use, release after (release of a
  * zero-initialised or finished hasher is a no-op). */
 struct st_hasher {
-	void *ctx; /* EVP_MD_CTX */
+	void *ctx; /* OpenSSL SHA256_CTX or SHA512_CTX */
 	enum st_digest_alg alg;
 	uint64_t len; /* bytes fed so far */
 };
