@@ -20,7 +20,9 @@ struct bstate {
 	struct st_digest key;
 	struct st_digest base_key; /* the key of the stage's FROM */
 	struct st_config_state cst;
-	struct st_strv args; /* ARGs in scope, "K=V" (RUN sees them; ENV wins) */
+	struct st_strv args;  /* ARGs in scope, "K=V" (RUN sees them; ENV wins) */
+	struct st_image base; /* the FROM image, opened by build_onbuild for the FROM step */
+	bool base_open;
 	bool built;
 };
 

@@ -103,10 +103,13 @@ static int stage_base(struct bctx *b, int i, struct bstate *st)
 		return st_image_config_init(&st->cfg, host.os, host.arch,
 		                            host.variant[0] ? host.variant : NULL, b->err);
 	}
-	rc = build_open_image(b, sd->base, &img);
-	if (rc < 0)
+	if (st->base_open) { /* opened for its ONBUILD triggers (build-onbuild.c) */
+		img = st->base;
+		st->base_open = false;
+	} else if (build_open_image(b, sd->base, &img) < 0) {
 		return st_error_wrap(b->err, "%s:%d: FROM %s", b->df->name, from_line(b, i),
 		                     sd->base);
+	}
 	key_of("from", &img.desc.digest, &st->key);
 	rc = st_image_config_copy(&st->cfg, &img.config, b->err);
 	if (rc == 0)

@@ -90,6 +90,8 @@ static void state_release(struct bstate *st)
 	st_image_config_release(&st->cfg);
 	st_manifest_release(&st->man);
 	st_strv_release(&st->args);
+	if (st->base_open)
+		st_image_release(&st->base);
 }
 
 /* A name the registry client can pull: a reference, not an image ID or a digest. */
