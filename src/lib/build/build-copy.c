@@ -87,7 +87,7 @@ static int key_visit(void *ctx, const struct copy_ent *e, struct st_error *err)
 
 	if (e->post)
 		return 0;
-	rc = build_key_item(k->key, err, "file %s", e->dst);
+	rc = build_key_item_str(k->key, "file ", e->dst, err);
 	if (rc < 0)
 		return rc;
 	h_str(k->h, "e");

@@ -82,6 +82,19 @@ int build_key_item(struct build_key *k, struct st_error *err, const char *fmt, .
 	return rc;
 }
 
+int build_key_item_str(struct build_key *k, const char *prefix, const char *s, struct st_error *err)
+{
+	int rc;
+
+	close_item(k);
+	st_buf_reset(&k->label);
+	rc = st_buf_adds(&k->label, prefix, err);
+	if (rc == 0)
+		rc = st_buf_adds(&k->label, s, err);
+	k->open = rc == 0;
+	return rc;
+}
+
 void build_key_final(struct build_key *k, struct st_digest *out)
 {
 	close_item(k);

@@ -24,6 +24,9 @@ int build_key_init(struct build_key *k, bool record, struct st_error *err);
 /* Closes the open item, if any, and opens one named by the printf-style label; the caller
  * feeds its bytes into k->item. */
 int build_key_item(struct build_key *k, struct st_error *err, const char *fmt, ...) ST_PRINTF(3, 4);
+/* The same with the label prefix followed by s: no printf for the item of every file. */
+int build_key_item_str(struct build_key *k, const char *prefix, const char *s,
+                       struct st_error *err);
 /* Closes the last item and gives the key; k->rec then holds the record. */
 void build_key_final(struct build_key *k, struct st_digest *out);
 void build_key_release(struct build_key *k);

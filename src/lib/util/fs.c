@@ -135,27 +135,31 @@ static int cmp_names(const void *a, const void *b)
 
 int st_list_dir(int dirfd, struct st_strv *out, struct st_error *err)
 {
-	int fd = dup(dirfd);
-	cleanup_dir DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	/* getdents64 straight into a buffer on the stack: no DIR (a 32 KiB allocation and a dup
+	 * per directory), which was a fifth of a cached build's context walk */
+	union {
+		struct dirent64 align;
+		char b[16384];
+	} buf;
 	size_t first = out->n;
-	struct dirent *e;
+	ssize_t n;
 	int rc;
 
-	if (!d) {
-		rc = st_error_sys(err, "open directory");
-		if (fd >= 0)
-			(void)close(fd);
-		return rc;
+	if (lseek(dirfd, 0, SEEK_SET) < 0)
+		return st_error_sys(err, "read directory");
+	while ((n = getdents64(dirfd, buf.b, sizeof(buf.b))) > 0) {
+		for (ssize_t off = 0; off < n;) {
+			const struct dirent64 *e = (const struct dirent64 *)(buf.b + off);
+			off += e->d_reclen;
+			if (e->d_name[0] == '.' &&
+			    (e->d_name[1] == '\0' || (e->d_name[1] == '.' && e->d_name[2] == '\0')))
+				continue;
+			rc = st_strv_push(out, e->d_name, strlen(e->d_name), err);
+			if (rc < 0)
+				return rc;
+		}
 	}
-	rewinddir(d); /* the dup shares its offset with dirfd */
-	while ((errno = 0, e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		rc = st_strv_push(out, e->d_name, strlen(e->d_name), err);
-		if (rc < 0)
-			return rc;
-	}
-	if (errno)
+	if (n < 0)
 		return st_error_sys(err, "read directory");
 	if (out->n > first)
 		qsort(out->v + first, out->n - first, sizeof(*out->v), cmp_names);
