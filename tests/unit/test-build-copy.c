@@ -8,7 +8,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -601,6 +603,107 @@ static void copy_key(void **state)
 	free(a), free(ign);
 }
 
+/* The key and its record with the walk on `threads` threads. */
+static void key_rec(struct build_copy_req *r, unsigned threads, struct st_digest *out, char **rec)
+{
+	struct build_key k;
+	struct st_error err = {0};
+	int rc;
+
+	r->key_threads = threads;
+	assert_int_equal(build_key_init(&k, true, &err), 0);
+	rc = build_copy_key(r, &k, &err);
+	if (rc != 0)
+		fail_msg("key (%u threads): %d %s", threads, rc, err.msg);
+	build_key_final(&k, out);
+	*rec = strdup(k.rec.data);
+	assert_non_null(*rec);
+	build_key_release(&k);
+}
+
+/* The directory walk on several threads gives the one-thread key and record, item by item,
+ * with ignored paths, excludes, symlinks, empty directories and a socket (which sends the
+ * parallel walk back to the sequential one). */
+static void key_threads_agree(void **state)
+{
+	struct env *e = *state;
+	static const char *const ign[] = {"t/d1*/skip*", "t/d3"};
+	static const char *const srcs[] = {"t"}, *const excl[] = {"*/e2/*.log"};
+	struct st_dockerignore *ignore = NULL;
+	struct st_error err = {0};
+	struct build_copy_req r = {.srcs = srcs,
+	                           .n_srcs = 1,
+	                           .dest = "/app/",
+	                           .workdir = "/",
+	                           .from_context = true,
+	                           .target_root = e->target,
+	                           .excludes = excl,
+	                           .n_excludes = 1};
+	char *root = path_of(e->dir, "ptree"), rel[64], *rec1, *recn, *sock;
+	struct st_digest k1, kn;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	mkdirm(root, "", 0755);
+	mkdirm(root, "t", 0755);
+	for (int d = 0; d < 6; d++) {
+		(void)snprintf(rel, sizeof(rel), "t/d%d", d);
+		mkdirm(root, rel, 0755);
+		for (int s = 0; s < 4; s++) {
+			(void)snprintf(rel, sizeof(rel), "t/d%d/e%d", d, s);
+			mkdirm(root, rel, s == 3 ? 0700 : 0755);
+			for (int f = 0; f < (s == 3 ? 0 : 5); f++) {
+				(void)snprintf(rel, sizeof(rel), "t/d%d/e%d/f%d.%s", d, s, f,
+				               f == 4 ? "log" : "txt");
+				mkfile(root, rel, rel, f == 1 ? 0755 : 0644);
+			}
+		}
+		(void)snprintf(rel, sizeof(rel), "t/d%d/skip.txt", d);
+		mkfile(root, rel, "s", 0644);
+		(void)snprintf(rel, sizeof(rel), "t/d%d/link", d);
+		mklink(root, rel, "e0/f0.txt");
+	}
+	assert_int_equal(st_dockerignore_new(ign, 2, &ignore, &err), 0);
+	r.src_root = root;
+	r.ignore = ignore;
+	key_rec(&r, 1, &k1, &rec1);
+	assert_non_null(strstr(rec1, "file app/d0/e0/f0.txt"));
+	assert_null(strstr(rec1, "d1/skip.txt")); /* .dockerignore */
+	assert_non_null(strstr(rec1, "d2/skip.txt"));
+	assert_null(strstr(rec1, "app/d3"));    /* an ignored directory */
+	assert_null(strstr(rec1, "e2/f4.log")); /* --exclude */
+	assert_non_null(strstr(rec1, "e1/f4.log"));
+	for (unsigned t = 2; t <= 4; t++) {
+		key_rec(&r, t, &kn, &recn);
+		assert_string_equal(recn, rec1);
+		assert_true(st_digest_equal(&kn, &k1));
+		free(recn);
+	}
+	/* a socket: left out by both walks (the parallel one hands over to the sequential) */
+	sock = path_of(root, "t/d4/e0/sock");
+	assert_true(strlen(sock) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	key_rec(&r, 3, &kn, &recn);
+	assert_string_equal(recn, rec1);
+	assert_true(st_digest_equal(&kn, &k1));
+	free(recn);
+	(void)close(fd);
+	(void)unlink(sock);
+	/* a change deep in the tree changes both alike */
+	(void)snprintf(rel, sizeof(rel), "t/d5/e1/f2.txt");
+	mkfile(root, rel, "changed", 0644);
+	free(rec1);
+	key_rec(&r, 1, &k1, &rec1);
+	key_rec(&r, 4, &kn, &recn);
+	assert_string_equal(recn, rec1);
+	assert_true(st_digest_equal(&kn, &k1));
+	free(rec1), free(recn), free(sock), free(root);
+	st_dockerignore_free(ignore);
+}
+
 static void wait_coarse_tick(void)
 {
 	struct timespec ts = {0, 30 * 1000 * 1000};
@@ -712,8 +815,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(copy_rules),   cmocka_unit_test(copy_from_root),
 	        cmocka_unit_test(add_archives), cmocka_unit_test(add_url),
-	        cmocka_unit_test(copy_key),     cmocka_unit_test(hash_memo),
-	        cmocka_unit_test(match_name),
+	        cmocka_unit_test(copy_key),     cmocka_unit_test(key_threads_agree),
+	        cmocka_unit_test(hash_memo),    cmocka_unit_test(match_name),
 	};
 	return cmocka_run_group_tests_name("build-copy", tests, setup, teardown);
 }

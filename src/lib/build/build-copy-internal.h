@@ -117,6 +117,21 @@ struct copy_ent {
 typedef int (*copy_visit_fn)(void *ctx, const struct copy_ent *e, struct st_error *err);
 int copy_walk_unit(struct copy_plan *p, const struct copy_unit *u, copy_visit_fn fn, void *ctx,
                    struct st_error *err);
+/* Whether the walk leaves out the src_root-relative rel: .dockerignore for context paths,
+ * --exclude for paths below the unit's source. */
+bool copy_walk_skipped(const struct copy_plan *p, const struct copy_unit *u, const char *rel,
+                       bool is_dir);
+
+/* build-copy-pkey.c */
+struct build_key;
+/* The key item of one entry (build-copy.c): its digest into *out; link is scratch space. */
+typedef int (*copy_item_fn)(const struct copy_plan *p, const struct copy_ent *e,
+                            struct st_buf *link, struct st_digest *out, struct st_error *err);
+/* Adds the items of the unit u, a directory, to key as the sequential walk with key_visit
+ * would, its entries listed and hashed on several threads. 1 when done; 0 when the caller must
+ * walk u itself (not a directory, one CPU, or anything the walk would report). */
+int copy_key_walk_par(const struct copy_plan *p, const struct copy_unit *u, copy_item_fn item,
+                      struct build_key *key, struct st_error *err);
 
 /* build-copy-memo.c */
 /* The content digest of the regular file fd (with stat st), from the memo when its stat key is

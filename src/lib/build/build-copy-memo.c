@@ -114,6 +114,13 @@ static int load(struct build_hash_memo *m, const struct st_buf *b, struct st_err
 	    (b->len - MEMO_MAGIC_LEN) % MEMO_REC_LEN != 0)
 		return 0;
 	n = (b->len - MEMO_MAGIC_LEN) / MEMO_REC_LEN;
+	/* sized once for what is read and a fifth more, not doubled and rehashed on the way */
+	m->cap = 1024;
+	while ((n + n / 5 + 1) * 4 >= m->cap * 3)
+		m->cap *= 2;
+	m->v = calloc(m->cap, sizeof(*m->v));
+	if (!m->v)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
 	for (size_t i = 0; i < n; i++, p += MEMO_REC_LEN) {
 		uint64_t k[7];
 		int rc;

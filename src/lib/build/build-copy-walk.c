@@ -23,12 +23,10 @@ struct walker {
 	struct st_error *err;
 };
 
-/* .dockerignore for context paths, --exclude for paths below the copied source. */
-static bool skipped(const struct walker *w, bool is_dir)
+bool copy_walk_skipped(const struct copy_plan *p, const struct copy_unit *u, const char *rel,
+                       bool is_dir)
 {
-	const struct copy_plan *p = w->p;
-	const char *rel = w->src.data;
-	size_t ul = strlen(w->u->src);
+	size_t ul = strlen(u->src);
 
 	if (p->r->from_context && p->r->ignore && st_dockerignore_match(p->r->ignore, rel) &&
 	    !(is_dir && st_dockerignore_may_include_below(p->r->ignore, rel)))
@@ -65,7 +63,7 @@ static int visit_children(struct walker *w, int dirfd, const char *name, int dep
 			break;
 		if (fstatat(fd, names.v[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = st_error_sys(w->err, "stat '%s'", w->src.data);
-		else if (!skipped(w, S_ISDIR(st.st_mode)))
+		else if (!copy_walk_skipped(w->p, w->u, w->src.data, S_ISDIR(st.st_mode)))
 			rc = visit(w, fd, names.v[i], &st, false, depth + 1);
 		st_buf_setlen(&w->src, sl);
 		st_buf_setlen(&w->dst, dl);

@@ -40,26 +40,27 @@ struct keyer {
 	struct st_buf link;
 };
 
-static int key_reg(struct keyer *k, const struct copy_ent *e, struct st_error *err)
+static int key_reg(const struct copy_plan *p, struct st_hasher *h, const struct copy_ent *e,
+                   struct st_error *err)
 {
 	cleanup_fd int fd = -1;
 	struct st_digest d;
 	int rc;
 
 	/* the walk's lstat is the memo's key: an unchanged file is not even opened */
-	if (copy_hash_memo_get(k->p->r->memo, e->st, &d)) {
-		h_num(k->h, (uint64_t)e->st->st_size);
-		st_hasher_update(k->h, d.bytes, 32);
+	if (copy_hash_memo_get(p->r->memo, e->st, &d)) {
+		h_num(h, (uint64_t)e->st->st_size);
+		st_hasher_update(h, d.bytes, 32);
 		return 0;
 	}
 	fd = openat(e->src_dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return st_error_sys(err, "open '%s'", e->src);
-	rc = copy_hash_file(k->p->r->memo, fd, e->st, &d, err);
+	rc = copy_hash_file(p->r->memo, fd, e->st, &d, err);
 	if (rc < 0)
 		return st_error_wrap(err, "hash '%s'", e->src);
-	h_num(k->h, (uint64_t)e->st->st_size);
-	st_hasher_update(k->h, d.bytes, 32);
+	h_num(h, (uint64_t)e->st->st_size);
+	st_hasher_update(h, d.bytes, 32);
 	return 0;
 }
 
@@ -79,38 +80,59 @@ int copy_read_link(int dirfd, const char *name, struct st_buf *out, struct st_er
 	return 0;
 }
 
+/* The bytes of an entry's item ("file <dst>"): path, type, mode, owner, content. */
+static int key_entry(const struct copy_plan *p, struct st_hasher *h, const struct copy_ent *e,
+                     struct st_buf *link, struct st_error *err)
+{
+	int rc;
+
+	h_str(h, "e");
+	h_str(h, e->dst);
+	h_num(h, e->st->st_mode & S_IFMT);
+	if (e->keep_meta) {
+		h_str(h, "keep");
+	} else {
+		h_num(h, e->mode);
+		h_num(h, e->uid);
+		h_num(h, e->gid);
+	}
+	if (S_ISREG(e->st->st_mode))
+		return key_reg(p, h, e, err);
+	if (S_ISLNK(e->st->st_mode)) {
+		rc = copy_read_link(e->src_dirfd, e->name, link, err);
+		if (rc == 0)
+			h_str(h, link->data);
+		return rc;
+	}
+	if (S_ISCHR(e->st->st_mode) || S_ISBLK(e->st->st_mode))
+		h_num(h, e->st->st_rdev);
+	return 0;
+}
+
 static int key_visit(void *ctx, const struct copy_ent *e, struct st_error *err)
 {
 	struct keyer *k = ctx;
-	mode_t type = e->st->st_mode & S_IFMT;
 	int rc;
 
 	if (e->post)
 		return 0;
 	rc = build_key_item_str(k->key, "file ", e->dst, err);
-	if (rc < 0)
-		return rc;
-	h_str(k->h, "e");
-	h_str(k->h, e->dst);
-	h_num(k->h, type);
-	if (e->keep_meta) {
-		h_str(k->h, "keep");
-	} else {
-		h_num(k->h, e->mode);
-		h_num(k->h, e->uid);
-		h_num(k->h, e->gid);
-	}
-	if (S_ISREG(e->st->st_mode))
-		return key_reg(k, e, err);
-	if (S_ISLNK(e->st->st_mode)) {
-		rc = copy_read_link(e->src_dirfd, e->name, &k->link, err);
-		if (rc == 0)
-			h_str(k->h, k->link.data);
-		return rc;
-	}
-	if (S_ISCHR(e->st->st_mode) || S_ISBLK(e->st->st_mode))
-		h_num(k->h, e->st->st_rdev);
-	return 0;
+	return rc < 0 ? rc : key_entry(k->p, k->h, e, &k->link, err);
+}
+
+/* key_entry on a hasher of its own, for copy_key_walk_par's workers */
+static int key_item(const struct copy_plan *p, const struct copy_ent *e, struct st_buf *link,
+                    struct st_digest *out, struct st_error *err)
+{
+	struct st_hasher h;
+	int rc = st_hasher_init(&h, ST_DIGEST_SHA256, err);
+
+	if (rc == 0)
+		rc = key_entry(p, &h, e, link, err);
+	if (rc == 0)
+		st_hasher_final(&h, out);
+	st_hasher_release(&h);
+	return rc;
 }
 
 static int key_add(struct copy_plan *p, const struct copy_unit *u, struct st_hasher *h,
@@ -182,9 +204,12 @@ int build_copy_key(const struct build_copy_req *r, struct build_key *key, struct
 		h_str(h, u->dst);
 		h_num(h, u->kind);
 		h_num(h, u->is_dir);
-		if (u->kind == CU_PATH)
-			rc = copy_walk_unit(&p, u, key_visit, &k, err);
-		else if (u->kind == CU_ADD)
+		if (u->kind == CU_PATH) {
+			rc = copy_key_walk_par(&p, u, key_item, key, err);
+			if (rc == 0)
+				rc = copy_walk_unit(&p, u, key_visit, &k, err);
+			rc = rc < 0 ? rc : 0;
+		} else if (u->kind == CU_ADD)
 			rc = key_add(&p, u, h, err);
 		else
 			rc = copy_url_key(&p, u, h, err);

@@ -52,6 +52,9 @@ struct build_copy_req {
 	build_fetch_fn fetch;
 	void *fetch_ctx;
 	struct build_hash_memo *memo; /* may be NULL */
+	/* threads listing and hashing a source directory for the key: 0 one per CPU (at most
+	 * 4), 1 the caller's alone; the key never depends on it */
+	unsigned key_threads;
 	/* file:line for messages ("Dockerfile:7") */
 	const char *where;
 };

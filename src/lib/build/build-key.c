@@ -47,25 +47,31 @@ static int add_escaped(struct st_buf *out, const char *s, size_t n)
 	return rc;
 }
 
+static void add_closed(struct build_key *k, const struct st_digest *d)
+{
+	char hex[ST_DIGEST_HEX_MAX + 1];
+
+	/* the raw label goes into the key (escaping could make two labels one) */
+	st_hasher_update(&k->key, k->label.data, k->label.len + 1);
+	st_hasher_update(&k->key, d->bytes, 32);
+	if (!k->record)
+		return;
+	st_digest_hex(d, hex);
+	/* the record is advisory: a failed append only weakens the explanation */
+	if (st_buf_addf(&k->rec, NULL, "%s ", hex) == 0 &&
+	    add_escaped(&k->rec, k->label.data, k->label.len) == 0)
+		(void)st_buf_add(&k->rec, "\n", 1, NULL);
+}
+
 static void close_item(struct build_key *k)
 {
 	struct st_digest d;
-	char hex[ST_DIGEST_HEX_MAX + 1];
 
 	if (!k->open)
 		return;
 	st_hasher_final_reset(&k->item, &d);
 	k->open = false;
-	/* the raw label goes into the key (escaping could make two labels one) */
-	st_hasher_update(&k->key, k->label.data, k->label.len + 1);
-	st_hasher_update(&k->key, d.bytes, 32);
-	if (!k->record)
-		return;
-	st_digest_hex(&d, hex);
-	/* the record is advisory: a failed append only weakens the explanation */
-	if (st_buf_addf(&k->rec, NULL, "%s ", hex) == 0 &&
-	    add_escaped(&k->rec, k->label.data, k->label.len) == 0)
-		(void)st_buf_add(&k->rec, "\n", 1, NULL);
+	add_closed(k, &d);
 }
 
 int build_key_item(struct build_key *k, struct st_error *err, const char *fmt, ...)
@@ -93,6 +99,18 @@ int build_key_item_str(struct build_key *k, const char *prefix, const char *s, s
 		rc = st_buf_adds(&k->label, s, err);
 	k->open = rc == 0;
 	return rc;
+}
+
+int build_key_add_item(struct build_key *k, const char *prefix, const char *s,
+                       const struct st_digest *item, struct st_error *err)
+{
+	int rc = build_key_item_str(k, prefix, s, err);
+
+	if (rc < 0)
+		return rc;
+	k->open = false;
+	add_closed(k, item);
+	return 0;
 }
 
 void build_key_final(struct build_key *k, struct st_digest *out)

@@ -27,6 +27,10 @@ int build_key_item(struct build_key *k, struct st_error *err, const char *fmt, .
 /* The same with the label prefix followed by s: no printf for the item of every file. */
 int build_key_item_str(struct build_key *k, const char *prefix, const char *s,
                        struct st_error *err);
+/* Closes the open item, if any, and adds the item labelled prefix + s whose bytes hash to
+ * *item: the same as build_key_item_str, feeding those bytes, and closing. */
+int build_key_add_item(struct build_key *k, const char *prefix, const char *s,
+                       const struct st_digest *item, struct st_error *err);
 /* Closes the last item and gives the key; k->rec then holds the record. */
 void build_key_final(struct build_key *k, struct st_digest *out);
 void build_key_release(struct build_key *k);
