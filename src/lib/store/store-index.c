@@ -34,19 +34,77 @@ void st_store_entries_free(struct st_descriptor *d, size_t n)
 	free(d);
 }
 
+static int copy_entries(const struct st_descriptor *d, size_t n, struct entries *out,
+                        struct st_error *err)
+{
+	struct entries e = {calloc(n + 1, sizeof(*e.d)), 0};
+
+	if (!e.d)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	for (; e.n < n; e.n++) {
+		if (st_descriptor_copy(&e.d[e.n], &d[e.n], err) < 0) {
+			entries_release(&e);
+			return -ST_ENOMEM;
+		}
+	}
+	*out = e;
+	return 0;
+}
+
+static int parse_index(struct st_store *s, const struct st_buf *raw, struct entries *out,
+                       struct st_error *err);
+
+/* index.json's entries: a copy of the handle's cache when the file holds the bytes it was
+ * parsed from (a build reads the index three times), else parsed, and cached. */
 static int read_index(struct st_store *s, struct entries *out, struct st_error *err)
 {
 	cleanup_buf struct st_buf raw = ST_BUF_INIT;
+	struct entries cached = {0};
+	char *copy;
+	bool hit;
+	int rc;
+
+	rc = st_read_file_at(s->root_fd, "index.json", &raw, ST_MAX_INDEX_SIZE, err);
+	if (rc < 0)
+		return st_error_wrap(err, "store '%s'", s->root);
+	pthread_mutex_lock(&s->lock);
+	hit = s->index_cache_raw && s->index_cache_len == raw.len &&
+	      memcmp(s->index_cache_raw, raw.data, raw.len) == 0;
+	if (hit)
+		rc = copy_entries(s->index_cache, s->n_index_cache, out, err);
+	pthread_mutex_unlock(&s->lock);
+	if (hit)
+		return rc;
+	rc = parse_index(s, &raw, out, err);
+	if (rc < 0)
+		return rc;
+	copy = malloc(raw.len + 1);
+	if (!copy || copy_entries(out->d, out->n, &cached, NULL) < 0) {
+		free(copy); /* the cache is only a cache */
+		return 0;
+	}
+	memcpy(copy, raw.data, raw.len);
+	pthread_mutex_lock(&s->lock);
+	st_store_entries_free(s->index_cache, s->n_index_cache);
+	free(s->index_cache_raw);
+	s->index_cache = cached.d;
+	s->n_index_cache = cached.n;
+	s->index_cache_raw = copy;
+	s->index_cache_len = raw.len;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int parse_index(struct st_store *s, const struct st_buf *raw, struct entries *out,
+                       struct st_error *err)
+{
 	cleanup_json json_t *j = NULL;
 	struct entries e = {0};
 	json_t *manifests, *m;
 	size_t i;
 	int rc;
 
-	rc = st_read_file_at(s->root_fd, "index.json", &raw, ST_MAX_INDEX_SIZE, err);
-	if (rc < 0)
-		return st_error_wrap(err, "store '%s'", s->root);
-	rc = st_json_parse(raw.data, raw.len, "index.json", &j, err);
+	rc = st_json_parse(raw->data, raw->len, "index.json", &j, err);
 	if (rc < 0)
 		return st_error_wrap(err, "store '%s'", s->root);
 	if (!json_is_object(j))

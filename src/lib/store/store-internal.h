@@ -36,6 +36,12 @@ struct st_store {
 	int queue_fd; /* locks/gc-queue: the turnstile that queues new leases behind gc */
 	int lease_depth;
 	int index_lock_fd; /* locks/index: exclusive while index.json is rewritten */
+	/* The last index.json parsed and its bytes (reading is cheap, parsing is not). Guarded
+	 * by `lock`. */
+	struct st_descriptor *index_cache;
+	size_t n_index_cache;
+	char *index_cache_raw;
+	size_t index_cache_len;
 	struct gc_root *roots;
 	size_t n_roots;
 	struct gc_expander *expanders;

@@ -99,6 +99,8 @@ void st_store_free(struct st_store *s)
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
 			(void)close(fds[i]);
+	st_store_entries_free(s->index_cache, s->n_index_cache);
+	free(s->index_cache_raw);
 	free(s->roots);
 	free(s->expanders);
 	free(s->sweepers);
