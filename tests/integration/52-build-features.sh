@@ -85,7 +85,7 @@ if command -v python3 >/dev/null; then
 	touch -d '2020-01-02 03:04:05 UTC' "$T/www/file.txt"
 	python3 -c 'import http.server,sys,functools
 h=functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-s=http.server.ThreadingHTTPServer(("127.0.0.1",0),h); print(s.server_address[1],flush=True); s.serve_forever()' "$T/www" > "$T/port" 2>/dev/null &
+s=http.server.ThreadingHTTPServer(("127.0.0.1",0),h); print(s.server_address[1],flush=True); s.serve_forever()' "$T/www" > "$T/port" 2> "$T/web.log" &
 	web=$!
 	i=0; while [ ! -s "$T/port" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 	U=http://127.0.0.1:$(cat "$T/port")
@@ -96,7 +96,10 @@ s=http.server.ThreadingHTTPServer(("127.0.0.1",0),h); print(s.server_address[1],
 	echo payload-456 > "$T/www/file.txt"
 	check "new content at the URL: the pinned ADD fails with a checksum mismatch" sh -c "st build -t addu2 '$T/add' 2>&1 | grep -q 'checksum mismatch'"
 	printf 'FROM bb\nADD %s/file.txt /got\n' "$U" > "$T/add/Dockerfile"
+	gets() { grep -c 'GET /file.txt' "$T/web.log"; }
+	before=$(gets)
 	check "and gets it" sh -c "st build -t addu3 '$T/add' >/dev/null 2>&1 && [ \"\$(st run --rm addu3 cat /got)\" = payload-456 ]"
+	check "downloading it once: the copy takes the bytes the key hashed" [ "$(gets)" = $((before + 1)) ]
 	printf 'FROM bb\nADD %s/missing.txt /x\n' "$U" > "$T/add/Dockerfile"
 	check_fails "a 404 names the line and the status" "Dockerfile:2: ADD .*missing.txt.*HTTP status 404" st build -t addu4 "$T/add"
 	kill "$web" 2>/dev/null

@@ -84,11 +84,74 @@ int build_from_state(struct bctx *b, int stage, const char *name, struct bstate 
 	return 0;
 }
 
-/* ADD <url>: the registry module owns HTTP. */
+/* ADD <url>: the registry module owns HTTP. A step keeps what it downloaded (ctx, a
+ * fetch_cache; memfds): an unpinned URL is downloaded for the key, and the copy then takes
+ * those very bytes instead of a second download, which could also hold other content. */
+struct fetched {
+	char *url;
+	int fd;
+	int64_t mtime;
+};
+
+struct fetch_cache {
+	struct fetched *v;
+	size_t n;
+};
+
+static void fetch_cache_release(struct fetch_cache *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		free(c->v[i].url);
+		(void)close(c->v[i].fd);
+	}
+	free(c->v);
+	*c = (struct fetch_cache){0};
+}
+
+static int copy_fetched(const struct fetched *f, int fd, int64_t *out_mtime, struct st_error *err)
+{
+	cleanup_free unsigned char *buf = malloc(1 << 20);
+	off_t off = 0;
+	ssize_t n;
+
+	if (!buf)
+		return st_error_set(err, ST_ENOMEM, "out of memory");
+	while ((n = pread(f->fd, buf, 1 << 20, off)) > 0) {
+		int rc = st_write_all(fd, buf, (size_t)n, err);
+		if (rc < 0)
+			return rc;
+		off += n;
+	}
+	if (n < 0)
+		return st_error_sys(err, "read the download of %s", f->url);
+	*out_mtime = f->mtime;
+	return 0;
+}
+
 static int fetch_url(void *ctx, const char *url, int fd, int64_t *out_mtime, struct st_error *err)
 {
-	(void)ctx;
-	return st_http_fetch(url, fd, out_mtime, err);
+	struct fetch_cache *c = ctx;
+	struct fetched *v, f;
+	int rc;
+
+	for (size_t i = 0; c && i < c->n; i++)
+		if (strcmp(c->v[i].url, url) == 0)
+			return copy_fetched(&c->v[i], fd, out_mtime, err);
+	rc = st_http_fetch(url, fd, out_mtime, err);
+	if (rc < 0 || !c)
+		return rc;
+	/* only a cache: when it cannot keep the download, the copy downloads again */
+	f = (struct fetched){strdup(url), fcntl(fd, F_DUPFD_CLOEXEC, 0), *out_mtime};
+	v = f.url && f.fd >= 0 ? realloc(c->v, (c->n + 1) * sizeof(*v)) : NULL;
+	if (!v) {
+		free(f.url);
+		if (f.fd >= 0)
+			(void)close(f.fd);
+		return 0;
+	}
+	c->v = v;
+	c->v[c->n++] = f;
+	return 0;
 }
 
 static void copy_req(struct bctx *b, const struct bstate *st, const struct st_df_eval_instr *ei,
@@ -348,6 +411,7 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 	struct st_strv hargs = ST_STRV_INIT;
 	const char *from = flag_value(ei, "--from");
 	struct copy_job job = {0};
+	struct fetch_cache fetched = {0};
 	char where[300];
 	bool have_fast = false;
 	int rc = 0, copied = 0;
@@ -375,6 +439,7 @@ static int run_copy(struct bctx *b, struct bstate *st, int stage, const struct s
 		rc = build_heredoc_srcs(b, ei, where, &hdir, &hargs);
 	if (rc == 0) {
 		copy_req(b, st, ei, from ? cs.view : b->context, target, where, &r);
+		r.fetch_ctx = &fetched;
 		if (hdir) {
 			r.srcs = (const char *const *)hargs.v;
 			r.n_srcs = hargs.n - 1;
@@ -418,6 +483,7 @@ out:
 	st_strv_release(&hargs);
 	build_unmount_view(target);
 	build_unmount_view(cs.view);
+	fetch_cache_release(&fetched);
 	st_image_config_release(&cs.other.cfg);
 	st_manifest_release(&cs.other.man);
 	return rc;
