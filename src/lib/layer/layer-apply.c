@@ -525,8 +525,7 @@ int st_layer_apply_fd(int root_fd, int layer_fd, const struct st_layer_apply_opt
 		rc = run(&ap, &r);
 	if (rc == 0 && stats) {
 		struct st_layer_apply_stats s = {0};
-		st_hasher_final(&r.in_hash, &s.digest);
-		st_hasher_final(&r.tar_hash, &s.diff_id);
+		layer_reader_digests(&r, &s.digest, &s.diff_id);
 		s.tar_size = r.tar_size;
 		s.n_entries = ap.n_entries;
 		s.compression = r.compression;
