@@ -5,6 +5,7 @@
  * input ring and the tar ring), so that no thread carries inflate and both SHA-256 passes:
  * without SHA-NI those were 2/3 of the producer's time and made it the longest thread. A slot is
  * reused only when every consumer of it is done: no byte is copied for hashing. */
+#include <assert.h>
 #include <errno.h>
 #include <isa-l/igzip_lib.h>
 #include <pthread.h>
@@ -49,7 +50,8 @@ static unsigned char *in_slot(struct layer_reader *r)
  * it, which only reads it too. */
 static void in_publish(struct layer_reader *r, size_t len)
 {
-	if (len == 0)
+	/* without a hasher the producer keeps reading into one slot */
+	if (len == 0 || !r->hash)
 		return;
 	pthread_mutex_lock(&r->lock);
 	r->in[r->n_in_put % LAYER_NIN].len = len;
@@ -82,7 +84,8 @@ static struct layer_rbuf *get_free(struct layer_reader *r)
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		uint64_t low = r->n_taken < r->n_tar_hashed ? r->n_taken : r->n_tar_hashed;
+		uint64_t low =
+		        r->hash && r->n_tar_hashed < r->n_taken ? r->n_tar_hashed : r->n_taken;
 		if (r->stop || r->n_put - low < LAYER_NBUF)
 			break;
 		pthread_cond_wait(&r->space_cv, &r->lock);
@@ -335,13 +338,16 @@ static int alloc_bufs(struct layer_rbuf *v, size_t n, size_t cap, struct st_erro
 	return 0;
 }
 
-int layer_reader_start(struct layer_reader *r, int fd, uint64_t max_bytes, struct st_error *err)
+int layer_reader_start(struct layer_reader *r, int fd, uint64_t max_bytes, bool hash,
+                       struct st_error *err)
 {
 	int e;
 
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
 	r->max_bytes = max_bytes;
+	r->hash = hash;
+	r->hash_done = !hash;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->data_cv, NULL);
 	pthread_cond_init(&r->space_cv, NULL);
@@ -349,16 +355,18 @@ int layer_reader_start(struct layer_reader *r, int fd, uint64_t max_bytes, struc
 	e = alloc_bufs(r->bufs, LAYER_NBUF, LAYER_RBUF_CAP, err);
 	if (e == 0)
 		e = alloc_bufs(r->in, LAYER_NIN, LAYER_IN_CAP, err);
-	if (e == 0)
+	if (e == 0 && hash)
 		e = st_hasher_init(&r->in_hash, ST_DIGEST_SHA256, err);
-	if (e == 0)
+	if (e == 0 && hash)
 		e = st_hasher_init(&r->tar_hash, ST_DIGEST_SHA256, err);
 	if (e < 0)
 		return e;
-	e = pthread_create(&r->hasher, NULL, hasher, r);
-	if (e)
-		return st_error_errno(err, e, "pthread_create");
-	r->hasher_started = true;
+	if (hash) {
+		e = pthread_create(&r->hasher, NULL, hasher, r);
+		if (e)
+			return st_error_errno(err, e, "pthread_create");
+		r->hasher_started = true;
+	}
 	e = pthread_create(&r->thread, NULL, producer, r);
 	if (e)
 		return st_error_errno(err, e, "pthread_create");
@@ -423,6 +431,7 @@ int layer_reader_finish(struct layer_reader *r, struct st_error *err)
 void layer_reader_digests(struct layer_reader *r, struct st_digest *digest,
                           struct st_digest *diff_id)
 {
+	assert(r->hash);
 	st_hasher_final(&r->tar_hash, diff_id);
 	/* plain tar: the input is the tar, hashed once */
 	if (r->compression == ST_LAYER_COMPRESS_NONE)

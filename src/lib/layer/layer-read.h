@@ -37,14 +37,16 @@ struct layer_reader {
 	struct layer_rbuf in[LAYER_NIN];
 	uint64_t n_put, n_taken, n_tar_hashed; /* tar ring */
 	uint64_t n_in_put, n_in_hashed;        /* input ring */
-	bool held;                             /* the applying thread holds slot n_taken */
+	bool hash; /* false: no hasher thread, no digests (the caller wants none) */
+	bool held; /* the applying thread holds slot n_taken */
 	bool done, stop, hash_done, started, hasher_started, inited;
 	int prc;              /* producer's result */
 	struct st_error perr; /* producer's error */
 };
 
-/* Starts the producer and the hasher on fd (borrowed). Release even on failure. */
-int layer_reader_start(struct layer_reader *r, int fd, uint64_t max_bytes, struct st_error *err);
+/* Starts the producer, and the hasher when `hash`, on fd (borrowed). Release even on failure. */
+int layer_reader_start(struct layer_reader *r, int fd, uint64_t max_bytes, bool hash,
+                       struct st_error *err);
 /* The next chunk of tar bytes (valid until the next call): > 0 bytes, 0 at the end, -1 on a
  * producer error (see layer_reader_error). */
 ssize_t layer_reader_next(struct layer_reader *r, const void **out);
@@ -53,8 +55,8 @@ int layer_reader_error(struct layer_reader *r, struct st_error *err);
 /* Reads to the end of the input and waits for the hasher, so that both digests cover all of
  * it. */
 int layer_reader_finish(struct layer_reader *r, struct st_error *err);
-/* After a successful layer_reader_finish: the blob digest (of the input as read) and the
- * diffID (of the tar). */
+/* After a successful layer_reader_finish of a hashing reader: the blob digest (of the input as
+ * read) and the diffID (of the tar). */
 void layer_reader_digests(struct layer_reader *r, struct st_digest *digest,
                           struct st_digest *diff_id);
 void layer_reader_release(struct layer_reader *r);
