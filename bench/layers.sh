@@ -8,8 +8,8 @@
 # usage: bench/layers.sh [BUILD_DIR]   (default: build; needs src/lib/libstrata.a built there)
 # env: ROOTFS (default /tmp/peers-base/debian-rootfs), OCI (default /tmp/peers-base/oci-debian),
 #      RUNS (default 5), WORK (default /tmp/strata-bench-layers), BEFORE_LIB (an older
-#      libstrata.a: its layer-tool joins the create rounds as strata-before-*), PARTS (default
-#      "create apply": which duels to run)
+#      libstrata.a: its layer-tool joins the create and apply rounds as strata-before-*), PARTS
+#      (default "create apply": which duels to run)
 set -euo pipefail
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,6 +62,10 @@ TARBYTES=$(tar -C "$ROOTFS" -cf - . | wc -c)
 tar -C "$ROOTFS" -cf - . >/dev/null; cat "$LAYER" >/dev/null
 
 X=$WORK/x
+BEFORE_APPLY=()
+if [ -n "${BEFORE_LIB:-}" ]; then
+	BEFORE_APPLY=("strata-before-apply|rm -rf $X|$WORK/layer-tool-before apply -n $LAYER $X")
+fi
 # Tools run in alternation, one run of each per round (the vCPU speed drifts and other work may
 # share the machine: series after series would turn that into false differences). Each ratio is
 # the median of the per-round ratios; wall and CPU (user+sys of the whole process tree) medians.
@@ -95,7 +99,7 @@ if [[ $PARTS == *" create "* ]]; then
 		"zstd-3||tar -C $ROOTFS -cf - . | zstd -3 -q | sha256sum"
 fi
 if [[ $PARTS == *" apply "* ]]; then
-	duel apply \
+	duel apply "${BEFORE_APPLY[@]}" \
 		"strata-apply|rm -rf $X|$TOOL apply -n $LAYER $X" \
 		"strata-apply-1t|rm -rf $X|$TOOL apply -n -t 1 $LAYER $X" \
 		"gzip-tar|rm -rf $X|mkdir $X && gzip -dc $LAYER | tar -C $X -x" \
@@ -148,6 +152,9 @@ if c:
 if a:
     print("apply (the base image's gzip layer):")
     row(a, "strata-apply", "gzip-tar", "umoci-unpack")
+    if "strata-before-apply" in a:
+        row(a, "strata-before-apply", "gzip-tar", "umoci-unpack")
+        row(a, "strata-apply", "strata-before-apply")
     row(a, "strata-apply-1t", "gzip-tar", "umoci-unpack")
     row(a, "gzip-tar")
     row(a, "umoci-unpack")

@@ -131,7 +131,8 @@ struct st_layer_apply_stats {
  * with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS). Entries with ".." components, bad
  * whiteouts or links out of the tree are refused naming the entry (-ST_EINVALID); limits give
  * -ST_ELIMIT. Not transactional: on failure the root holds a partial layer (use
- * st_layer_extract_new() for an all-or-nothing result). stats may be NULL. */
+ * st_layer_extract_new() for an all-or-nothing result). stats may be NULL, and then no digest
+ * is computed (a caller that checks the layer's digests passes stats). */
 ST_API int st_layer_apply_fd(int root_fd, int layer_fd, const struct st_layer_apply_opts *opts,
                              struct st_layer_apply_stats *stats, struct st_error *err);
 /* As st_layer_apply_fd with a root path. */

@@ -424,6 +424,62 @@ static void garbage_and_truncated_layers_fail_cleanly(void **state)
 	assert_canary(e);
 }
 
+/* ---- digests ---- */
+
+/* Applies `file` into a fresh directory with `threads`; its stats must give sha256sum's digest
+ * of the file and of `tar`. */
+static void assert_digests(struct env *e, const char *file, const char *tar, unsigned threads,
+                           enum st_layer_compression want)
+{
+	struct st_layer_apply_opts o = {.threads = threads};
+	struct st_layer_apply_stats s;
+	struct st_error err = ST_ERROR_INIT;
+	char *dest = lu_path(e->dir, "dest"), *sum = lu_path(e->dir, "sum");
+	char want_digest[ST_DIGEST_STR_MAX], want_diff[ST_DIGEST_STR_MAX], got[ST_DIGEST_STR_MAX];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	if (st_layer_extract_new(dest, fd, &o, &s, &err) < 0)
+		fail_msg("%s: %s", file, err.msg);
+	close(fd);
+	lu_sha256sum(file, sum, want_digest);
+	lu_sha256sum(tar, sum, want_diff);
+	st_digest_str(&s.digest, got);
+	assert_string_equal(got, want_digest);
+	st_digest_str(&s.diff_id, got);
+	assert_string_equal(got, want_diff);
+	assert_int_equal(s.compression, want);
+	unit_rmtree(dest);
+	free(dest), free(sum);
+}
+
+/* The digest and the diffID are hashed off the reading thread from the buffers it passes on:
+ * for every format, with both rings wrapping many times (random bytes do not compress), they
+ * are sha256sum's. */
+static void digests_match_sha256sum_for_every_format(void **state)
+{
+	struct env *e = *state;
+	const char *script =
+	        "set -e; cd \"$1\"; mkdir t; head -c 7000000 /dev/urandom > t/random;"
+	        "head -c 9000000 /dev/zero > t/zeros; echo hi > t/small;"
+	        "tar -C t -cf l.tar .; gzip -c l.tar > l.tgz; zstd -q -c l.tar > l.zst;"
+	        "head -c 5000000 l.tar | gzip -1 > l2.tgz; tail -c +5000001 l.tar | gzip >> l2.tgz";
+	const char *argv[] = {"sh", "-c", script, "sh", e->dir, NULL};
+	const char *names[] = {"l.tar", "l.tgz", "l2.tgz", "l.zst"};
+	const enum st_layer_compression kinds[] = {ST_LAYER_COMPRESS_NONE, ST_LAYER_COMPRESS_GZIP,
+	                                           ST_LAYER_COMPRESS_GZIP, ST_LAYER_COMPRESS_ZSTD};
+	char *tar = lu_path(e->dir, "l.tar");
+
+	assert_int_equal(lu_run(argv, NULL), 0);
+	for (size_t i = 0; i < 4; i++) {
+		char *file = lu_path(e->dir, names[i]);
+		assert_digests(e, file, tar, 0, kinds[i]);
+		assert_digests(e, file, tar, 1, kinds[i]);
+		free(file);
+	}
+	free(tar);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -439,6 +495,7 @@ int main(void)
 	        T(bombs_hit_the_limits),
 	        T(duplicate_entries_last_one_wins),
 	        T(garbage_and_truncated_layers_fail_cleanly),
+	        T(digests_match_sha256sum_for_every_format),
 	};
 #undef T
 	return cmocka_run_group_tests_name("layer-apply", tests, NULL, NULL);

@@ -115,6 +115,33 @@ static void a_corrupt_layer_leaves_no_snapshot(void **state)
 	st_buf_release(&path);
 }
 
+/* The same tar compressed otherwise: a valid layer with the right diffID but another digest. It
+ * is refused naming the manifest's digest, and no snapshot appears. */
+static void a_layer_with_another_digest_is_refused_naming_it(void **state)
+{
+	struct fx *f = *state;
+	struct st_snapshot_chain c = {0};
+	struct st_error err = ST_ERROR_INIT;
+	struct st_image img;
+	struct st_buf path = ST_BUF_INIT;
+	char cmd[1800], dg[ST_DIGEST_STR_MAX];
+
+	assert_int_equal(st_image_load(f->s, &f->img, NULL, &img, NULL), 0);
+	assert_int_equal(st_store_blob_path(f->s, &img.manifest.layers[0].digest, &path, NULL), 0);
+	snprintf(cmd, sizeof(cmd),
+	         "set -e; gzip -dc '%s' | gzip -9 > '%s.new'; chmod u+w '%s'; mv '%s.new' '%s'",
+	         path.data, path.data, path.data, path.data, path.data);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(st_snapshot_prepare(f->s, &img, &c, &err), -ST_EDIGEST);
+	st_digest_str(&img.manifest.layers[0].digest, dg);
+	assert_non_null(strstr(err.msg, dg));
+	assert_non_null(strstr(err.msg, "does not match its digest"));
+	snprintf(cmd, sizeof(cmd), "[ -z \"$(ls '%s/root/snapshots')\" ]", f->dir);
+	assert_int_equal(system(cmd), 0);
+	st_image_release(&img);
+	st_buf_release(&path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -123,6 +150,8 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(a_corrupt_layer_leaves_no_snapshot, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(a_layer_with_another_digest_is_refused_naming_it,
+	                                        setup, teardown),
 	};
 	return cmocka_run_group_tests_name("snapshot", tests, NULL, NULL);
 }

@@ -520,13 +520,14 @@ int st_layer_apply_fd(int root_fd, int layer_fd, const struct st_layer_apply_opt
 	st_buf_init(&ap.cached_parent, 0);
 	st_buf_init(&ap.key, 0);
 	ap.threads = ap.o->threads ? ap.o->threads : default_threads();
-	rc = layer_reader_start(&r, layer_fd, ap.lim.max_bytes, err);
+	/* no stats, no digests: callers that pass none (import, load, COPY/ADD of an archive)
+	 * check nothing against them, so the two SHA-256 passes are skipped */
+	rc = layer_reader_start(&r, layer_fd, ap.lim.max_bytes, stats != NULL, err);
 	if (rc == 0)
 		rc = run(&ap, &r);
 	if (rc == 0 && stats) {
 		struct st_layer_apply_stats s = {0};
-		st_hasher_final(&r.in_hash, &s.digest);
-		st_hasher_final(&r.tar_hash, &s.diff_id);
+		layer_reader_digests(&r, &s.digest, &s.diff_id);
 		s.tar_size = r.tar_size;
 		s.n_entries = ap.n_entries;
 		s.compression = r.compression;
