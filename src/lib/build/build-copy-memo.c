@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "build/build-copy-internal.h"
 #include "util/cleanup.h"
@@ -16,8 +17,11 @@
 
 #include "util/banned.h"
 
-#define MEMO_MAGIC "strata-hashmemo1" /* 16 bytes, then records */
+/* 16 bytes of magic, the records, then the CRC-32 of all before it (8 bytes, little endian):
+ * the file is written without fsync (a cache), and a torn one is detected and ignored */
+#define MEMO_MAGIC "strata-hashmemo2"
 #define MEMO_MAGIC_LEN 16
+#define MEMO_TRAILER_LEN 8
 #define MEMO_REC_LEN (7 * 8 + 32)
 #define MEMO_MAX_FILE ((size_t)1 << 30)
 #define MEMO_KEEP_UNUSED ((size_t)1 << 20) /* past this, only entries used this run are kept */
@@ -104,16 +108,42 @@ static int insert(struct build_hash_memo *m, const uint64_t k[7], const unsigned
 	return 0;
 }
 
+static uint64_t crc_of(const void *p, size_t len)
+{
+	uLong c = crc32(0L, Z_NULL, 0);
+
+	/* zlib takes uInt lengths: the memo is capped at 1 GiB, and fed in pieces anyway */
+	for (const unsigned char *q = p; len;) {
+		uInt n = len > (1u << 30) ? 1u << 30 : (uInt)len;
+		c = crc32(c, q, n);
+		q += n;
+		len -= n;
+	}
+	return (uint64_t)c;
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
 static int load(struct build_hash_memo *m, const struct st_buf *b, struct st_error *err)
 {
 	const unsigned char *p = (const unsigned char *)b->data + MEMO_MAGIC_LEN;
 	size_t n;
 
 	/* a memo of another format or a torn one is only a cache: start afresh */
-	if (b->len < MEMO_MAGIC_LEN || memcmp(b->data, MEMO_MAGIC, MEMO_MAGIC_LEN) != 0 ||
-	    (b->len - MEMO_MAGIC_LEN) % MEMO_REC_LEN != 0)
+	if (b->len < MEMO_MAGIC_LEN + MEMO_TRAILER_LEN ||
+	    memcmp(b->data, MEMO_MAGIC, MEMO_MAGIC_LEN) != 0 ||
+	    (b->len - MEMO_MAGIC_LEN - MEMO_TRAILER_LEN) % MEMO_REC_LEN != 0 ||
+	    get_le64((const unsigned char *)b->data + b->len - MEMO_TRAILER_LEN) !=
+	            crc_of(b->data, b->len - MEMO_TRAILER_LEN))
 		return 0;
-	n = (b->len - MEMO_MAGIC_LEN) / MEMO_REC_LEN;
+	n = (b->len - MEMO_MAGIC_LEN - MEMO_TRAILER_LEN) / MEMO_REC_LEN;
 	/* sized once for what is read and a fifth more, not doubled and rehashed on the way */
 	m->cap = 1024;
 	while ((n + n / 5 + 1) * 4 >= m->cap * 3)
@@ -178,6 +208,13 @@ static int save(struct build_hash_memo *m, struct st_error *err)
 		if (rc == 0)
 			rc = st_buf_add(&b, e->sha, 32, err);
 	}
+	if (rc == 0) {
+		uint64_t crc = crc_of(b.data, b.len);
+		unsigned char t[MEMO_TRAILER_LEN];
+		for (int i = 0; i < MEMO_TRAILER_LEN; i++)
+			t[i] = (unsigned char)(crc >> (8 * i));
+		rc = st_buf_add(&b, t, sizeof(t), err);
+	}
 	if (rc < 0)
 		return rc;
 	if (slash && !dir)
@@ -185,8 +222,9 @@ static int save(struct build_hash_memo *m, struct st_error *err)
 	dfd = open(dir ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return st_error_sys(err, "open directory of '%s'", m->path);
-	return st_write_file_atomic(dfd, slash ? slash + 1 : m->path, dfd, b.data, b.len, 0644,
-	                            err);
+	/* no fsync: a lost update costs a re-hash, a torn file fails the CRC */
+	return st_write_file_replace(dfd, slash ? slash + 1 : m->path, dfd, b.data, b.len, 0644,
+	                             err);
 }
 
 int build_hash_memo_close(struct build_hash_memo *m, struct st_error *err)

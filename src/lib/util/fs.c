@@ -183,8 +183,8 @@ int st_random_hex(char *out, size_t nbytes, struct st_error *err)
 	return 0;
 }
 
-int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
-                         mode_t mode, struct st_error *err)
+static int write_replace(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
+                         mode_t mode, bool durable, struct st_error *err)
 {
 	char tmp[64] = "atomic-";
 	cleanup_fd int fd = -1;
@@ -197,7 +197,7 @@ int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *
 	if (fd < 0)
 		return st_error_sys(err, "create temporary file for '%s'", path);
 	rc = st_write_all(fd, data, len, err);
-	if (rc == 0 && fsync(fd) < 0)
+	if (rc == 0 && durable && fsync(fd) < 0)
 		rc = st_error_sys(err, "fsync");
 	if (rc == 0 && renameat(tmpdirfd, tmp, dirfd, path) < 0)
 		rc = st_error_sys(err, "rename into '%s'", path);
@@ -205,9 +205,21 @@ int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *
 		(void)unlinkat(tmpdirfd, tmp, 0);
 		return st_error_wrap(err, "write '%s'", path);
 	}
-	if (fsync(dirfd) < 0)
+	if (durable && fsync(dirfd) < 0)
 		return st_error_sys(err, "fsync directory of '%s'", path);
 	return 0;
+}
+
+int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
+                         mode_t mode, struct st_error *err)
+{
+	return write_replace(dirfd, path, tmpdirfd, data, len, mode, true, err);
+}
+
+int st_write_file_replace(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
+                          mode_t mode, struct st_error *err)
+{
+	return write_replace(dirfd, path, tmpdirfd, data, len, mode, false, err);
 }
 
 int st_open_dir_at(int dirfd, const char *path, struct st_error *err)

@@ -22,6 +22,11 @@ int st_read_file_at(int dirfd, const char *path, struct st_buf *out, size_t max,
  * fsync, rename over, fsync dirfd. */
 int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
                          mode_t mode, struct st_error *err);
+/* The same without the fsyncs, for caches whose readers detect a torn file themselves: after a
+ * crash the file may be the old one, the new one, or damaged, never half of each visible
+ * without the rename. */
+int st_write_file_replace(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
+                          mode_t mode, struct st_error *err);
 /* rm -rf of dirfd/name without following symlinks; a missing entry is success. */
 int st_rm_rf_at(int dirfd, const char *name, struct st_error *err);
 /* Opens a directory relative to dirfd (O_DIRECTORY|O_CLOEXEC|O_NOFOLLOW). */
