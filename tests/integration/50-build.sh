@@ -82,6 +82,21 @@ COPY --from=b /end /b.end
 CMD ["sh", "-c", "a0=$(cat /a.start) a1=$(cat /a.end) b0=$(cat /b.start) b1=$(cat /b.end); [ $a0 -lt $b1 ] && [ $b0 -lt $a1 ] && echo overlap || echo a=$a0-$a1 b=$b0-$b1"]
 DF
 check "two independent stages overlap in time" sh -c "st build --no-cache -t par '$T/par' >/dev/null 2>&1 && [ \"\$(st run --rm par)\" = overlap ]"
+# --no-cache: a COPY's files are copied on a thread beside its key; the layers are the cached
+# build's, a RUN right after sees the files, a failing COPY leaves nothing behind
+mkdir -p "$T/nc/a" "$T/nc/b"
+for i in 1 2 3 4 5 6 7 8; do echo "f$i" > "$T/nc/a/f$i"; head -c 300000 /dev/urandom > "$T/nc/b/r$i"; done
+printf 'FROM localhost/strata/busybox:latest\nCOPY a /a\nRUN ls /a | wc -l > /n\nCOPY b /b\nCOPY a /a2\nENV X=1\n' > "$T/nc/Dockerfile"
+layers() { st inspect "$1" | python3 -c 'import json, sys; print(" ".join(json.load(sys.stdin)[0]["Config"]["rootfs"]["diff_ids"]))'; }
+st build -t nc1 "$T/nc" >/dev/null 2>&1; st build --no-cache -t nc2 "$T/nc" >/dev/null 2>&1
+l1=$(layers nc1); l2=$(layers nc2)
+check "--no-cache COPY layers equal the cached build's" test "$(echo "$l2" | wc -w)" = 5 -a \
+	"$(echo "$l1" | cut -d' ' -f2,4,5)" = "$(echo "$l2" | cut -d' ' -f2,4,5)"
+check "and the RUN after the COPY saw its files" sh -c "[ \"\$(st run --rm nc2 cat /n)\" = 8 ]"
+printf 'FROM localhost/strata/busybox:latest\nCOPY a /a\nCOPY missing /m\n' > "$T/nc/Dockerfile.bad"
+check_fails "a failing COPY right after another" "Dockerfile.bad:3: COPY missing" \
+	st build --no-cache -f "$T/nc/Dockerfile.bad" -t ncbad "$T/nc"
+check "leaves no build directory" sh -c "[ -z \"\$(ls '$R/tmp')\" ]"
 cat > "$T/par/Dockerfile.fail" <<'DF'
 FROM localhost/strata/busybox:latest AS slow
 RUN sleep 3; touch /slow
