@@ -32,7 +32,7 @@ fi
 rm -rf "$WORK"; mkdir -p "$WORK"
 TOOL=$WORK/layer-tool
 # shellcheck disable=SC2046
-LIBS="$(pkg-config --libs libarchive zlib libzstd libcrypto jansson libisal libseccomp) -lpthread"
+LIBS="$(pkg-config --libs libarchive zlib libzstd libcrypto jansson libisal libseccomp libdeflate) -lpthread"
 # shellcheck disable=SC2086
 cc -O2 -I"$SRC/include" "$SRC/tests/tools/layer-tool.c" "$BUILD/src/lib/libstrata.a" $LIBS \
 	-o "$TOOL"

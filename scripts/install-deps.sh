@@ -6,7 +6,7 @@ set -eu
 
 BUILD="meson ninja-build pkg-config gcc clang libclang-rt-14-dev llvm clang-format clang-tidy cppcheck
 libarchive-dev libjansson-dev libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev
-libmicrohttpd-dev libcmocka-dev libseccomp-dev libcap-dev libisal-dev"
+libmicrohttpd-dev libcmocka-dev libseccomp-dev libcap-dev libisal-dev libdeflate-dev"
 TEST="skopeo umoci oci-image-tool busybox-static podman crun runc docker-registry apache2-utils
 buildah fuse-overlayfs golang-github-containers-common jq pigz zstd hyperfine debootstrap
 python3 curl tar gzip iproute2 util-linux attr openssl"

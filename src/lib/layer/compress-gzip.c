@@ -1,15 +1,19 @@
 /* layer/compress-gzip.c: parallel gzip as pigz does it. The input is cut into fixed blocks of
- * ST_LAYER_GZIP_BLOCK bytes; each is raw-deflated on its own (primed with the previous 32 KiB
- * as dictionary) and ended by a sync flush, the last by Z_FINISH; the block CRCs are joined
- * with crc32_combine. The result is exactly one gzip member whose bytes depend only on the
- * input and the level, never on the number of threads or on scheduling.
+ * ST_LAYER_GZIP_BLOCK bytes; each is deflated on its own by libdeflate (a whole buffer at a
+ * time, no dictionary) and, but for the last, made continuable by layer_deflate_unfinish: its
+ * final bit cleared and an empty stored block appended, which is what a sync flush writes. The
+ * block CRCs are joined with crc32_combine. The result is exactly one gzip member whose bytes
+ * depend only on the input, the level and libdeflate's version, never on the number of threads
+ * or on scheduling (libdeflate's compressor has no CPU-dependent choices; only its checksums
+ * are dispatched on CPU features).
  *
  * A block whose bytes are spread flat over all 256 values (compressed files, encrypted data:
  * deflate cannot shrink them, and spends as long failing to as it spends on text) is written as
- * stored blocks instead (level 0: a copy). The test is integer-only, so every machine decides
- * alike: 256 * sum(count[b]^2) <= FLAT_NUM/FLAT_DEN * n^2, the chance that two bytes of the
- * block are equal, relative to uniform bytes (1 + 256/n for random data, ~10 for text). */
+ * stored blocks instead. The test is integer-only, so every machine decides alike:
+ * 256 * sum(count[b]^2) <= FLAT_NUM/FLAT_DEN * n^2, the chance that two bytes of the block are
+ * equal, relative to uniform bytes (1 + 256/n for random data, ~10 for text). */
 #include <errno.h>
+#include <libdeflate.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,17 +25,9 @@
 
 #include "util/banned.h" /* last: it poisons names the system headers use */
 
-#define DICT_LEN 32768
 #define MAX_THREADS 64
-
-/* The default level 4 with zlib's lazy matching but shorter hash chains (deflateTune: good 4,
- * lazy 4, nice 32, chain 8 instead of 16): 11% less deflate time for 0.9% more bytes on the
- * Debian minbase rootfs, 3% larger than pigz -6 (docs/internals/layer.md). */
-#define TUNED_LEVEL 4
-#define TUNE_GOOD 4
-#define TUNE_LAZY 4
-#define TUNE_NICE 32
-#define TUNE_CHAIN 8
+#define STORED_MAX 65535 /* bytes in one stored deflate block */
+#define UNFINISH_ROOM 5  /* what layer_deflate_unfinish may add */
 
 /* A block is flat when its collision index is at most 1.04 times uniform's (see above). */
 #define FLAT_NUM 104
@@ -42,15 +38,11 @@ enum job_state { JOB_FREE, JOB_FILLING, JOB_PENDING, JOB_RUNNING, JOB_DONE };
 struct gz_job {
 	enum job_state state;
 	bool last;
-	int level;         /* the stream's level (each block may go stored instead) */
-	bool tuned;        /* deflateTune the stream (level TUNED_LEVEL) */
 	unsigned char *in; /* ST_LAYER_GZIP_BLOCK bytes */
 	size_t in_len;
-	unsigned char dict[DICT_LEN];
-	size_t dict_len;
 	unsigned char *out;
 	size_t out_len, out_cap;
-	uLong crc;
+	uint32_t crc;
 	int rc; /* 0, or -ST_ENOMEM / -ST_EINVALID from the worker */
 };
 
@@ -69,26 +61,21 @@ struct gz {
 	uLong crc;
 	uint64_t total;
 	bool header_done;
-	z_stream inline_zs; /* for n_threads == 0 */
-	bool inline_init;
+	struct libdeflate_compressor *inline_c; /* for n_threads == 0 */
 };
 
-static int deflater_init(z_stream *zs, int level)
+/* Makes room for `need` bytes of output. */
+static int reserve_out(struct gz_job *j, size_t need)
 {
-	memset(zs, 0, sizeof(*zs));
-	return deflateInit2(zs, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK ? 0
-	                                                                               : -ST_ENOMEM;
-}
+	unsigned char *p;
 
-static int grow_out(struct gz_job *j)
-{
-	size_t cap = j->out_cap ? j->out_cap * 2 : j->in_len + j->in_len / 8 + 1024;
-	unsigned char *p = realloc(j->out, cap);
-
+	if (j->out_cap >= need)
+		return 0;
+	p = realloc(j->out, need);
 	if (!p)
 		return -ST_ENOMEM;
 	j->out = p;
-	j->out_cap = cap;
+	j->out_cap = need;
 	return 0;
 }
 
@@ -107,42 +94,47 @@ static bool flat_block(const unsigned char *p, size_t n)
 	return 256 * sum * FLAT_DEN <= (uint64_t)n * n * FLAT_NUM;
 }
 
-/* Compresses one block with zs; touches only the job. */
-static int deflate_job(z_stream *zs, struct gz_job *j)
+/* The block as stored deflate blocks (a copy with a 5-byte header per 64 KiB); the last
+ * block of the stream carries the final bit. Always at least one block, so an empty last
+ * block still ends the stream. */
+static int store_job(struct gz_job *j)
 {
-	int flush = j->last ? Z_FINISH : Z_SYNC_FLUSH;
-	bool stored = flat_block(j->in, j->in_len);
-	int zrc;
+	size_t n = j->in_len, off = 0;
+	unsigned char *o;
 
-	/* deflateReset keeps the level the last deflateParams set and restores its parameters; a
-	 * reset stream takes new parameters without flushing anything. The tuning comes after. */
-	if (deflateReset(zs) != Z_OK ||
-	    deflateParams(zs, stored ? 0 : j->level, Z_DEFAULT_STRATEGY) != Z_OK)
+	if (reserve_out(j, n + (n / STORED_MAX + 1) * 5) < 0)
+		return -ST_ENOMEM;
+	o = j->out;
+	do {
+		size_t k = n - off < STORED_MAX ? n - off : STORED_MAX;
+		*o++ = j->last && off + k == n ? 1 : 0; /* BFINAL, BTYPE 00, then byte-aligned */
+		*o++ = (unsigned char)k;
+		*o++ = (unsigned char)(k >> 8);
+		*o++ = (unsigned char)~k;
+		*o++ = (unsigned char)(~k >> 8);
+		memcpy(o, j->in + off, k);
+		o += k;
+		off += k;
+	} while (off < n);
+	j->out_len = (size_t)(o - j->out);
+	return 0;
+}
+
+/* Compresses one block with c; touches only the job. */
+static int deflate_job(struct libdeflate_compressor *c, struct gz_job *j)
+{
+	size_t bound;
+
+	j->crc = (uint32_t)libdeflate_crc32(0, j->in, j->in_len);
+	if (j->in_len == 0 || flat_block(j->in, j->in_len))
+		return store_job(j);
+	bound = libdeflate_deflate_compress_bound(c, j->in_len) + UNFINISH_ROOM;
+	if (reserve_out(j, bound) < 0)
+		return -ST_ENOMEM;
+	j->out_len = libdeflate_deflate_compress(c, j->in, j->in_len, j->out, bound);
+	if (j->out_len == 0)
 		return -ST_EINVALID;
-	if (!stored && j->tuned &&
-	    deflateTune(zs, TUNE_GOOD, TUNE_LAZY, TUNE_NICE, TUNE_CHAIN) != Z_OK)
-		return -ST_EINVALID;
-	if (j->dict_len && deflateSetDictionary(zs, j->dict, (uInt)j->dict_len) != Z_OK)
-		return -ST_EINVALID;
-	j->crc = crc32(0L, j->in, (uInt)j->in_len);
-	j->out_len = 0;
-	zs->next_in = j->in;
-	zs->avail_in = (uInt)j->in_len;
-	for (;;) {
-		if (j->out_len == j->out_cap && grow_out(j) < 0)
-			return -ST_ENOMEM;
-		zs->next_out = j->out + j->out_len;
-		zs->avail_out = (uInt)(j->out_cap - j->out_len);
-		zrc = deflate(zs, flush);
-		j->out_len = j->out_cap - zs->avail_out;
-		if (zrc == Z_STREAM_END)
-			return 0;
-		if (zrc != Z_OK && zrc != Z_BUF_ERROR)
-			return -ST_EINVALID;
-		/* a sync flush is complete when deflate leaves output space unused */
-		if (flush == Z_SYNC_FLUSH && zs->avail_in == 0 && zs->avail_out != 0)
-			return 0;
-	}
+	return j->last ? 0 : layer_deflate_unfinish(j->out, &j->out_len, j->out_cap);
 }
 
 static struct gz_job *next_pending(struct gz *g)
@@ -158,8 +150,8 @@ static struct gz_job *next_pending(struct gz *g)
 static void *worker(void *arg)
 {
 	struct gz *g = arg;
-	z_stream zs;
-	int init_rc = deflater_init(&zs, g->level);
+	struct libdeflate_compressor *c = libdeflate_alloc_compressor(g->level);
+	int init_rc = c ? 0 : -ST_ENOMEM;
 
 	pthread_mutex_lock(&g->lock);
 	for (;;) {
@@ -172,14 +164,13 @@ static void *worker(void *arg)
 		}
 		j->state = JOB_RUNNING;
 		pthread_mutex_unlock(&g->lock);
-		j->rc = init_rc < 0 ? init_rc : deflate_job(&zs, j);
+		j->rc = init_rc < 0 ? init_rc : deflate_job(c, j);
 		pthread_mutex_lock(&g->lock);
 		j->state = JOB_DONE;
 		pthread_cond_broadcast(&g->done);
 	}
 	pthread_mutex_unlock(&g->lock);
-	if (init_rc == 0)
-		deflateEnd(&zs);
+	libdeflate_free_compressor(c);
 	return NULL;
 }
 
@@ -261,7 +252,7 @@ static struct gz_job *filling_job(struct gz *g)
 static int submit(struct gz *g, struct gz_job *j, struct st_error *err)
 {
 	if (g->n_threads == 0) {
-		j->rc = deflate_job(&g->inline_zs, j);
+		j->rc = deflate_job(g->inline_c, j);
 		j->state = JOB_DONE;
 		return drain(g, false, err);
 	}
@@ -272,9 +263,8 @@ static int submit(struct gz *g, struct gz_job *j, struct st_error *err)
 	return drain(g, false, err);
 }
 
-/* Starts a new filling job after `prev` (NULL at the start), waiting for a free slot. */
-static int start_job(struct gz *g, const struct gz_job *prev, struct gz_job **out,
-                     struct st_error *err)
+/* Starts a new filling job, waiting for a free slot. */
+static int start_job(struct gz *g, struct gz_job **out, struct st_error *err)
 {
 	struct gz_job *j;
 	int rc;
@@ -290,19 +280,8 @@ static int start_job(struct gz *g, const struct gz_job *prev, struct gz_job **ou
 		if (!j->in)
 			return st_error_set(err, ST_ENOMEM, "gzip: out of memory");
 	}
-	/* the dictionary is the tail of the previous block (pigz's default); inline, prev may be
-	 * this very slot, so copy before resetting it */
-	if (prev) {
-		size_t n = prev->in_len < DICT_LEN ? prev->in_len : DICT_LEN;
-		memmove(j->dict, prev->in + prev->in_len - n, n);
-		j->dict_len = n;
-	} else {
-		j->dict_len = 0;
-	}
 	j->in_len = 0;
 	j->last = false;
-	j->level = g->level;
-	j->tuned = g->level == TUNED_LEVEL;
 	j->rc = 0;
 	pthread_mutex_lock(&g->lock);
 	j->state = JOB_FILLING;
@@ -323,7 +302,7 @@ static int gz_write(struct layer_compressor *c, const void *p, size_t len, struc
 		size_t n;
 
 		if (!j) {
-			rc = start_job(g, NULL, &j, err);
+			rc = start_job(g, &j, err);
 			if (rc < 0)
 				return rc;
 		} else if (j->in_len == ST_LAYER_GZIP_BLOCK) {
@@ -332,7 +311,7 @@ static int gz_write(struct layer_compressor *c, const void *p, size_t len, struc
 			rc = submit(g, j, err);
 			if (rc < 0)
 				return rc;
-			rc = start_job(g, j, &next, err);
+			rc = start_job(g, &next, err);
 			if (rc < 0)
 				return rc;
 			j = next;
@@ -355,7 +334,7 @@ static int gz_finish(struct layer_compressor *c, struct st_error *err)
 	int rc;
 
 	if (!j) {
-		rc = start_job(g, NULL, &j, err);
+		rc = start_job(g, &j, err);
 		if (rc < 0)
 			return rc;
 	}
@@ -393,8 +372,7 @@ static void gz_free(struct layer_compressor *c)
 		free(g->jobs[i].out);
 	}
 	free(g->jobs);
-	if (g->inline_init)
-		deflateEnd(&g->inline_zs);
+	libdeflate_free_compressor(g->inline_c);
 	pthread_cond_destroy(&g->work);
 	pthread_cond_destroy(&g->done);
 	pthread_mutex_destroy(&g->lock);
@@ -416,14 +394,8 @@ int layer_gzip_new(int level, unsigned threads, const struct layer_emit *out,
 	g->base.free = gz_free;
 	g->base.out = *out;
 	g->base.level = level;
-	if (level == TUNED_LEVEL)
-		(void)snprintf(g->base.name, sizeof(g->base.name),
-		               "gzip/zlib-%s/block-%d/tune-%d-%d-%d-%d/flat-%d", zlibVersion(),
-		               ST_LAYER_GZIP_BLOCK, TUNE_GOOD, TUNE_LAZY, TUNE_NICE, TUNE_CHAIN,
-		               FLAT_NUM);
-	else
-		(void)snprintf(g->base.name, sizeof(g->base.name), "gzip/zlib-%s/block-%d/flat-%d",
-		               zlibVersion(), ST_LAYER_GZIP_BLOCK, FLAT_NUM);
+	(void)snprintf(g->base.name, sizeof(g->base.name), "gzip/libdeflate-%s/block-%d/flat-%d",
+	               LIBDEFLATE_VERSION_STRING, ST_LAYER_GZIP_BLOCK, FLAT_NUM);
 	g->level = level;
 	g->crc = crc32(0L, Z_NULL, 0);
 	pthread_mutex_init(&g->lock, NULL);
@@ -437,11 +409,11 @@ int layer_gzip_new(int level, unsigned threads, const struct layer_emit *out,
 		return st_error_set(err, ST_ENOMEM, "gzip: out of memory");
 	}
 	if (g->n_threads == 0) {
-		if (deflater_init(&g->inline_zs, level) < 0) {
+		g->inline_c = libdeflate_alloc_compressor(level);
+		if (!g->inline_c) {
 			gz_free(&g->base);
-			return st_error_set(err, ST_ENOMEM, "gzip: deflateInit2 failed");
+			return st_error_set(err, ST_ENOMEM, "gzip: out of memory");
 		}
-		g->inline_init = true;
 	}
 	for (unsigned i = 0; i < g->n_threads; i++) {
 		int e = pthread_create(&g->threads[i], NULL, worker, g);

@@ -4,6 +4,7 @@
 #define ST_LAYER_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "strata/layer.h"
@@ -32,6 +33,19 @@ int layer_zstd_new(int level, unsigned threads, const struct layer_emit *out,
                    struct layer_compressor **res, struct st_error *err);
 int layer_none_new(const struct layer_emit *out, struct layer_compressor **res,
                    struct st_error *err);
+/* The shape of a complete raw deflate stream (RFC 1951): the bit offset of its last block's
+ * header, and the bit just past that block's end. layer_deflate_scan: 0, or -ST_EINVALID when
+ * p[0..len) does not start with one valid stream. */
+struct layer_deflate_shape {
+	uint64_t last_block_bit, end_bit;
+};
+int layer_deflate_scan(const void *p, size_t len, struct layer_deflate_shape *out);
+/* Makes the complete stream in p[0..*len) one that another stream can continue, as zlib's
+ * Z_SYNC_FLUSH ends one: its last block loses BFINAL and an empty stored block follows it, so
+ * the stream ends byte-aligned. Needs 5 bytes of room past *len (cap); -ST_EINVALID when p
+ * is not a stream, -ST_ELIMIT without the room. */
+int layer_deflate_unfinish(unsigned char *p, size_t *len, size_t cap);
+
 /* The compressor opts asks for (default levels filled in), with its level and media type. */
 int layer_compressor_for(const struct st_layer_create_opts *o, const struct layer_emit *out,
                          struct layer_compressor **c, int *level, const char **media_type,
