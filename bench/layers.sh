@@ -61,10 +61,10 @@ TARBYTES=$(tar -C "$ROOTFS" -cf - . | wc -c)
 # warm the page cache
 tar -C "$ROOTFS" -cf - . >/dev/null; cat "$LAYER" >/dev/null
 
-X=$WORK/x
+X=$WORK/trees/x
 BEFORE_APPLY=()
 if [ -n "${BEFORE_LIB:-}" ]; then
-	BEFORE_APPLY=("strata-before-apply|rm -rf $X|$WORK/layer-tool-before apply -n $LAYER $X")
+	BEFORE_APPLY=("strata-before-apply|sync|$WORK/layer-tool-before apply -n $LAYER $X{n}")
 fi
 # Tools run in alternation, one run of each per round (the vCPU speed drifts and other work may
 # share the machine: series after series would turn that into false differences). Each ratio is
@@ -77,9 +77,12 @@ res = {name: {"wall": [], "cpu": []} for name, _, _ in specs}
 def cpu():
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+n = 0  # {n} in a command: a number of its own for every run (a fresh directory)
 for rnd in range(runs + 1):  # round 0 is the warm-up
     order = specs[rnd % len(specs):] + specs[:rnd % len(specs)]
     for name, prep, cmd in order:
+        n += 1
+        cmd = cmd.replace("{n}", str(n))
         if prep:
             subprocess.run(prep, shell=True, check=True)
         c0, t0 = cpu(), time.monotonic()
@@ -99,12 +102,27 @@ if [[ $PARTS == *" create "* ]]; then
 		"zstd-3||tar -C $ROOTFS -cf - . | zstd -3 -q | sha256sum"
 fi
 if [[ $PARTS == *" apply "* ]]; then
+	# Every run extracts into a directory of its own ({n}: the run's number) on a file system
+	# made for the benchmark, deleted only after the last round. An ext4 where trees were just
+	# deleted (the previous run's, or any within the last minutes) makes the allocator skip the
+	# recently freed inodes one by one for each file created (`recently_deleted`): the same
+	# cost for every tool, up to half of a run, and most of the rounds' spread. Without a loop
+	# device the trees go under $WORK, and the numbers carry that noise.
+	mkdir -p "$WORK/trees"
+	if truncate -s 8G "$WORK/fs.img" && mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 \
+		"$WORK/fs.img" && mount -o loop "$WORK/fs.img" "$WORK/trees"; then
+		LOOPFS=1
+	else
+		echo "layers.sh: no loop-mounted ext4 for the trees; they go under $WORK" >&2
+		LOOPFS=0
+	fi
 	duel apply "${BEFORE_APPLY[@]}" \
-		"strata-apply|rm -rf $X|$TOOL apply -n $LAYER $X" \
-		"strata-apply-1t|rm -rf $X|$TOOL apply -n -t 1 $LAYER $X" \
-		"gzip-tar|rm -rf $X|mkdir $X && gzip -dc $LAYER | tar -C $X -x" \
-		"umoci-unpack|rm -rf $X|umoci unpack --image $OCI:$TAG $X >/dev/null"
-	rm -rf "$X"
+		"strata-apply|sync|$TOOL apply -n $LAYER $X{n}" \
+		"strata-apply-1t|sync|$TOOL apply -n -t 1 $LAYER $X{n}" \
+		"gzip-tar|sync|mkdir $X{n} && gzip -dc $LAYER | tar -C $X{n} -x" \
+		"umoci-unpack|sync|umoci unpack --image $OCI:$TAG $X{n} >/dev/null"
+	[ "$LOOPFS" = 1 ] && umount "$WORK/trees"
+	rm -rf "$WORK/trees" "$WORK/fs.img"
 fi
 
 SIZES=(0 0 0 0)
