@@ -1,7 +1,14 @@
-/* test-buf.c: st_buf growth, ceiling, detach; st_parse_u64. */
+/* test-buf.c: st_buf growth, ceiling, detach; st_parse_u64; st_write_file_replace. */
 #include "unit.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "strata/buf.h"
+#include "util/fs.h"
 
 static void empty_buffer_is_a_valid_empty_string(void **state)
 {
@@ -77,6 +84,60 @@ static void parse_u64_accepts_only_plain_decimal(void **state)
 	assert_int_equal(st_parse_u64("12a", &v), -ST_EINVALID);
 }
 
+static void read_all(int dfd, const char *name, struct st_buf *out)
+{
+	struct st_error err = ST_ERROR_INIT;
+
+	st_buf_reset(out);
+	assert_int_equal(st_read_file_at(dfd, name, out, 1 << 20, &err), 0);
+}
+
+/* the new version is exchanged with the old, which stays as the spare and is rewritten in place
+ * next time (same inode), shorter content truncates it */
+static void write_file_replace_keeps_a_spare(void **state)
+{
+	char dir[] = "/tmp/strata-test-replace-XXXXXX";
+	struct st_error err = ST_ERROR_INIT;
+	cleanup_buf struct st_buf b = ST_BUF_INIT;
+	struct stat live, spare, live2;
+	int dfd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(dfd >= 0);
+	assert_int_equal(st_write_file_replace(dfd, "f", "first version", 13, 0644, &err), 0);
+	read_all(dfd, "f", &b);
+	assert_string_equal(b.data, "first version");
+	assert_int_equal(fstatat(dfd, "f", &live, 0), 0);
+	assert_int_equal(st_write_file_replace(dfd, "f", "second, longer version", 22, 0644, &err),
+	                 0);
+	read_all(dfd, "f", &b);
+	assert_string_equal(b.data, "second, longer version");
+	assert_int_equal(fstatat(dfd, "f.spare", &spare, 0), 0);
+	assert_int_equal(spare.st_ino, live.st_ino); /* the old file is the spare now */
+	assert_int_equal(fstatat(dfd, "f", &live2, 0), 0);
+	assert_int_equal(st_write_file_replace(dfd, "f", "third", 5, 0644, &err), 0);
+	read_all(dfd, "f", &b);
+	assert_string_equal(b.data, "third");
+	assert_int_equal(fstatat(dfd, "f", &live, 0), 0);
+	assert_int_equal(live.st_ino, spare.st_ino); /* rewritten in place, no new inode */
+	assert_int_equal(live.st_size, 5);
+	assert_int_equal(fstatat(dfd, "f.spare", &spare, 0), 0);
+	assert_int_equal(spare.st_ino, live2.st_ino);
+	/* a symlink planted as the spare is not followed */
+	assert_int_equal(unlinkat(dfd, "f.spare", 0), 0);
+	assert_int_equal(symlinkat("/etc/passwd", dfd, "f.spare"), 0);
+	assert_true(st_write_file_replace(dfd, "f", "x", 1, 0644, &err) < 0);
+	assert_int_equal(err.sys_errno, ELOOP);
+	read_all(dfd, "f", &b);
+	assert_string_equal(b.data, "third");
+	assert_int_equal(unlinkat(dfd, "f.spare", 0), 0);
+	assert_int_equal(unlinkat(dfd, "f", 0), 0);
+	(void)close(dfd);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -85,6 +146,7 @@ int main(void)
 	        cmocka_unit_test(max_caps_growth),
 	        cmocka_unit_test(detach_gives_ownership),
 	        cmocka_unit_test(parse_u64_accepts_only_plain_decimal),
+	        cmocka_unit_test(write_file_replace_keeps_a_spare),
 	};
 	return cmocka_run_group_tests_name("buf", tests, NULL, NULL);
 }

@@ -223,8 +223,7 @@ static int save(struct build_hash_memo *m, struct st_error *err)
 	if (dfd < 0)
 		return st_error_sys(err, "open directory of '%s'", m->path);
 	/* no fsync: a lost update costs a re-hash, a torn file fails the CRC */
-	return st_write_file_replace(dfd, slash ? slash + 1 : m->path, dfd, b.data, b.len, 0644,
-	                             err);
+	return st_write_file_replace(dfd, slash ? slash + 1 : m->path, b.data, b.len, 0644, err);
 }
 
 int build_hash_memo_close(struct build_hash_memo *m, struct st_error *err)

@@ -22,11 +22,13 @@ int st_read_file_at(int dirfd, const char *path, struct st_buf *out, size_t max,
  * fsync, rename over, fsync dirfd. */
 int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
                          mode_t mode, struct st_error *err);
-/* The same without the fsyncs, for caches whose readers detect a torn file themselves: after a
- * crash the file may be the old one, the new one, or damaged, never half of each visible
- * without the rename. */
-int st_write_file_replace(int dirfd, const char *path, int tmpdirfd, const void *data, size_t len,
-                          mode_t mode, struct st_error *err);
+/* Replaces dirfd/path with data without fsync, for caches whose readers detect a torn file
+ * themselves. The data is written over `path.spare` (the previous version's file, kept), which
+ * is then exchanged with path (RENAME_EXCHANGE): no blocks are freed and no file is renamed
+ * over another, both of which cost milliseconds on ext4. Readers of path see the old or the new
+ * version whole; after a crash, or with two writers at once, it may be damaged. */
+int st_write_file_replace(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
+                          struct st_error *err);
 /* rm -rf of dirfd/name without following symlinks; a missing entry is success. */
 int st_rm_rf_at(int dirfd, const char *name, struct st_error *err);
 /* Opens a directory relative to dirfd (O_DIRECTORY|O_CLOEXEC|O_NOFOLLOW). */
