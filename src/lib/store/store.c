@@ -515,24 +515,32 @@ int st_store_put_blob(struct st_store *s, const void *p, size_t len,
                       struct st_error *err)
 {
 	struct st_blob_writer *w = NULL;
+	struct st_digest own;
+	const struct st_digest *d = expected ? expected : &own;
 	int rc;
 
-	if (expected && st_store_has_blob(s, expected)) {
-		if (!st_digest_check(expected, p, len)) {
+	/* in memory, the digest comes first: a blob the store has is not written again (a cached
+	 * build puts its image's config and manifest back every time) */
+	if (!expected && (rc = st_digest_of(ST_DIGEST_SHA256, p, len, &own, err)) < 0)
+		return rc;
+	if (st_store_has_blob(s, d)) {
+		if (expected && !st_digest_check(expected, p, len)) {
 			char want[ST_DIGEST_STR_MAX];
 			st_digest_str(expected, want);
 			return st_error_set(err, ST_EDIGEST,
 			                    "blob %s: content does not match its digest", want);
 		}
 		if (out_digest)
-			*out_digest = *expected;
+			*out_digest = *d;
 		return 0;
 	}
 	rc = st_blob_writer_new(s, &w, err);
+	if (rc == 0 && !expected)
+		st_blob_writer_trust(w); /* hashed above */
 	if (rc == 0)
 		rc = st_blob_writer_write(w, p, len, err);
 	if (rc == 0)
-		rc = st_blob_writer_commit(w, expected, out_digest, err);
+		rc = st_blob_writer_commit(w, d, out_digest, err);
 	st_blob_writer_free(w);
 	return rc;
 }
