@@ -515,7 +515,7 @@ int st_store_put_blob(struct st_store *s, const void *p, size_t len,
                       struct st_error *err)
 {
 	struct st_blob_writer *w = NULL;
-	struct st_digest own;
+	struct st_digest own = {0};
 	const struct st_digest *d = expected ? expected : &own;
 	int rc;
 
