@@ -1,4 +1,5 @@
-/* test-buf.c: st_buf growth, ceiling, detach; st_parse_u64; st_write_file_replace. */
+/* test-buf.c: st_buf growth, ceiling, detach; st_parse_u64; st_write_file_replace and its removal.
+ */
 #include "unit.h"
 
 #include <errno.h>
@@ -132,8 +133,11 @@ static void write_file_replace_keeps_a_spare(void **state)
 	assert_int_equal(err.sys_errno, ELOOP);
 	read_all(dfd, "f", &b);
 	assert_string_equal(b.data, "third");
-	assert_int_equal(unlinkat(dfd, "f.spare", 0), 0);
-	assert_int_equal(unlinkat(dfd, "f", 0), 0);
+	/* both go, and removing them again is no error */
+	assert_int_equal(st_remove_replaced_file(dfd, "f", &err), 0);
+	assert_true(fstatat(dfd, "f", &live, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+	assert_true(fstatat(dfd, "f.spare", &spare, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT);
+	assert_int_equal(st_remove_replaced_file(dfd, "f", &err), 0);
 	(void)close(dfd);
 	assert_int_equal(rmdir(dir), 0);
 }

@@ -83,11 +83,9 @@ int st_build_prune(struct st_store *s, uint64_t *out_entries, struct st_error *e
 		rc = st_rm_rf_at(st_store_root_fd(s), "cache/copy-key", err);
 	if (rc == 0)
 		rc = st_rm_rf_at(st_store_root_fd(s), "cache/explain", err);
-	/* the content-hash memo is a cache too, with its spare (st_write_file_replace) */
-	static const char *const memo[] = {"cache/hash-memo", "cache/hash-memo.spare"};
-	for (size_t i = 0; rc == 0 && i < sizeof(memo) / sizeof(memo[0]); i++)
-		if (unlinkat(st_store_root_fd(s), memo[i], 0) < 0 && errno != ENOENT)
-			rc = st_error_sys(err, "remove '%s/%s'", st_store_root(s), memo[i]);
+	/* the content-hash memo is a cache too */
+	if (rc == 0)
+		rc = st_remove_replaced_file(st_store_root_fd(s), "cache/hash-memo", err);
 	st_store_unlease(s);
 	if (rc == 0 && out_entries)
 		*out_entries = n;

@@ -236,6 +236,19 @@ int st_write_file_replace(int dirfd, const char *path, const void *data, size_t 
 	return st_error_sys(err, "rename '%s' to '%s'", spare, path);
 }
 
+int st_remove_replaced_file(int dirfd, const char *path, struct st_error *err)
+{
+	char spare[4096];
+
+	if (snprintf(spare, sizeof(spare), "%s.spare", path) >= (int)sizeof(spare))
+		return st_error_set(err, ST_EINVALID, "path too long: %.64s...", path);
+	if (unlinkat(dirfd, path, 0) < 0 && errno != ENOENT)
+		return st_error_sys(err, "remove '%s'", path);
+	if (unlinkat(dirfd, spare, 0) < 0 && errno != ENOENT)
+		return st_error_sys(err, "remove '%s'", spare);
+	return 0;
+}
+
 int st_open_dir_at(int dirfd, const char *path, struct st_error *err)
 {
 	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);

@@ -29,6 +29,8 @@ int st_write_file_atomic(int dirfd, const char *path, int tmpdirfd, const void *
  * version whole; after a crash, or with two writers at once, it may be damaged. */
 int st_write_file_replace(int dirfd, const char *path, const void *data, size_t len, mode_t mode,
                           struct st_error *err);
+/* Removes a file written by st_write_file_replace and its spare; missing ones are success. */
+int st_remove_replaced_file(int dirfd, const char *path, struct st_error *err);
 /* rm -rf of dirfd/name without following symlinks; a missing entry is success. */
 int st_rm_rf_at(int dirfd, const char *name, struct st_error *err);
 /* Opens a directory relative to dirfd (O_DIRECTORY|O_CLOEXEC|O_NOFOLLOW). */
