@@ -484,6 +484,45 @@ static void a_direct_writer_stores_the_bytes_given(void **state)
 	free(data);
 }
 
+/* A caller's 4096-aligned buffer goes to disk without staging, also its aligned prefix when its
+ * length is not a multiple of 4096; pieces staged before it keep their place. */
+static void a_direct_writer_takes_aligned_buffers_as_they_are(void **state)
+{
+	struct fixture *f = *state;
+	/* (offset, length) of the writes: aligned whole, aligned with a tail, staged, an aligned
+	 * buffer after staged bytes, the rest */
+	static const size_t cut[][2] = {{0, 512u << 10},
+	                                {512u << 10, 12288 + 100},
+	                                {(512u << 10) + 12388, 5000},
+	                                {(512u << 10) + 17388, 8192},
+	                                {(512u << 10) + 25580, 700000}};
+	size_t len = (512u << 10) + 25580 + 700000;
+	char *data = NULL, *piece = NULL;
+	struct st_blob_writer *w;
+	struct st_digest want, got;
+	struct st_buf back = ST_BUF_INIT;
+
+	assert_int_equal(posix_memalign((void **)&data, 4096, len), 0);
+	assert_int_equal(posix_memalign((void **)&piece, 4096, 1u << 20), 0);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (char)(i * 151 + (i >> 11));
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, data, len, &want, NULL), 0);
+	assert_int_equal(st_blob_writer_open(f->s, ST_BLOB_WRITER_OPEN_DIRECT, &w, NULL), 0);
+	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
+		memcpy(piece, data + cut[i][0], cut[i][1]); /* every write from an aligned buffer */
+		assert_int_equal(st_blob_writer_write(w, piece, cut[i][1], NULL), 0);
+	}
+	assert_int_equal(st_blob_writer_size(w), len);
+	assert_int_equal(st_blob_writer_commit(w, &want, &got, NULL), 0);
+	st_blob_writer_free(w);
+	assert_int_equal(st_store_read_blob(f->s, &want, 0, &back, NULL), 0);
+	assert_int_equal(back.len, len);
+	assert_memory_equal(back.data, data, len);
+	st_buf_release(&back);
+	free(piece);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -508,6 +547,8 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(a_writer_leasing_at_commit_lets_gc_run, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(a_direct_writer_takes_aligned_buffers_as_they_are,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(a_direct_writer_stores_the_bytes_given, setup,
 	                                        teardown),
 	};

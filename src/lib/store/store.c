@@ -201,7 +201,8 @@ struct st_blob_writer {
 	char tmpname[40]; /* non-empty when a named temporary file is used */
 	struct st_hasher hasher;
 	uint64_t writeback_from; /* bytes before this offset have had writeback started */
-	char *dbuf;              /* O_DIRECT staging (DIRECT_CHUNK bytes), NULL when buffered */
+	bool direct;             /* the temporary is open with O_DIRECT */
+	char *dbuf;              /* O_DIRECT staging (DIRECT_CHUNK bytes), allocated when needed */
 	size_t dlen;             /* bytes staged in dbuf */
 	uint64_t size;           /* bytes written */
 	struct st_digest got;    /* once sealed */
@@ -235,66 +236,92 @@ static int writer_open_tmp(struct st_blob_writer *w, struct st_error *err)
 }
 
 /* O_DIRECT on the temporary when the file system takes it; else the writer stays buffered. */
-static int direct_begin(struct st_blob_writer *w, struct st_error *err)
+static void direct_begin(struct st_blob_writer *w)
 {
 	int fl = fcntl(w->fd, F_GETFL);
-	void *p = NULL;
 
-	if (fl < 0 || fcntl(w->fd, F_SETFL, fl | O_DIRECT) < 0)
-		return 0;
-	if (posix_memalign(&p, DIRECT_ALIGN, DIRECT_CHUNK) != 0) {
-		(void)fcntl(w->fd, F_SETFL, fl);
-		return st_error_set(err, ST_ENOMEM, "out of memory for a blob buffer");
-	}
-	w->dbuf = p;
-	return 0;
+	w->direct = fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0;
 }
 
-/* Writes the staged bytes and leaves O_DIRECT: for the unaligned tail at the commit, or for
- * good when a direct write is refused (EINVAL: a file system that takes the flag but not the
- * writes). */
-static int direct_end(struct st_blob_writer *w, struct st_error *err)
+/* Leaves O_DIRECT for good: for the unaligned tail at the commit, or when a direct write is
+ * refused (EINVAL: a file system that takes the flag but not the writes) or short. */
+static int leave_direct(struct st_blob_writer *w, struct st_error *err)
 {
 	int fl = fcntl(w->fd, F_GETFL);
-	int rc;
 
 	if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
 		return st_error_sys(err, "temporary blob in '%s/tmp': clear O_DIRECT",
 		                    w->store->root);
-	rc = st_write_all(w->fd, w->dbuf, w->dlen, err);
+	w->direct = false;
+	return 0;
+}
+
+/* Leaves O_DIRECT and writes what is staged. */
+static int direct_end(struct st_blob_writer *w, struct st_error *err)
+{
+	int rc = leave_direct(w, err);
+
+	if (rc == 0 && w->dlen)
+		rc = st_write_all(w->fd, w->dbuf, w->dlen, err);
 	free(w->dbuf);
 	w->dbuf = NULL;
 	w->dlen = 0;
 	return rc;
 }
 
+/* One O_DIRECT write of n bytes from p (aligned, at an aligned offset). 1 when written; 0 when
+ * the file system wrote less or refused, and the rest of p went buffered (the writer stays
+ * buffered); <0 on an error. */
+static int direct_put(struct st_blob_writer *w, const char *p, size_t n, struct st_error *err)
+{
+	ssize_t k;
+	int rc;
+
+	do
+		k = write(w->fd, p, n);
+	while (k < 0 && errno == EINTR);
+	if (k == (ssize_t)n)
+		return 1;
+	if (k < 0 && errno != EINVAL)
+		return st_error_sys(err, "write");
+	k = k > 0 ? k : 0;
+	rc = leave_direct(w, err);
+	if (rc == 0)
+		rc = st_write_all(w->fd, p + k, n - (size_t)k, err);
+	return rc < 0 ? rc : 0;
+}
+
 static int direct_write(struct st_blob_writer *w, const char *p, size_t len, struct st_error *err)
 {
+	int rc;
+
+	/* a caller's aligned buffer goes to disk as it is, when nothing is staged before it */
+	if (w->dlen == 0 && (uintptr_t)p % DIRECT_ALIGN == 0 && len >= DIRECT_ALIGN) {
+		size_t n = len - len % DIRECT_ALIGN;
+		rc = direct_put(w, p, n, err);
+		if (rc <= 0)
+			return rc < 0 ? rc : st_write_all(w->fd, p + n, len - n, err);
+		p += n;
+		len -= n;
+	}
+	if (len && !w->dbuf) {
+		void *m = NULL;
+		if (posix_memalign(&m, DIRECT_ALIGN, DIRECT_CHUNK) != 0)
+			return st_error_set(err, ST_ENOMEM, "out of memory for a blob buffer");
+		w->dbuf = m;
+	}
 	while (len > 0) {
 		size_t n = DIRECT_CHUNK - w->dlen < len ? DIRECT_CHUNK - w->dlen : len;
-		ssize_t k;
 		memcpy(w->dbuf + w->dlen, p, n);
 		w->dlen += n;
 		p += n;
 		len -= n;
 		if (w->dlen < DIRECT_CHUNK)
 			continue;
-		do
-			k = write(w->fd, w->dbuf, DIRECT_CHUNK);
-		while (k < 0 && errno == EINTR);
-		if (k == (ssize_t)DIRECT_CHUNK) {
-			w->dlen = 0;
-			continue;
-		}
-		if (k >= 0 || errno == EINVAL) {
-			/* a short write leaves the file unaligned: the rest goes buffered */
-			memmove(w->dbuf, w->dbuf + (k > 0 ? k : 0),
-			        DIRECT_CHUNK - (size_t)(k > 0 ? k : 0));
-			w->dlen = DIRECT_CHUNK - (size_t)(k > 0 ? k : 0);
-			int rc = direct_end(w, err);
+		w->dlen = 0;
+		rc = direct_put(w, w->dbuf, DIRECT_CHUNK, err);
+		if (rc <= 0)
 			return rc < 0 ? rc : st_write_all(w->fd, p, len, err);
-		}
-		return st_error_sys(err, "write");
 	}
 	return 0;
 }
@@ -319,7 +346,7 @@ int st_blob_writer_open(struct st_store *s, unsigned flags, struct st_blob_write
 	if (rc == 0)
 		rc = writer_open_tmp(w, err);
 	if (rc == 0 && (flags & ST_BLOB_WRITER_OPEN_DIRECT))
-		rc = direct_begin(w, err);
+		direct_begin(w);
 	if (rc < 0) {
 		st_blob_writer_free(w);
 		return rc;
@@ -339,13 +366,13 @@ int st_blob_writer_write(struct st_blob_writer *w, const void *p, size_t len, st
 
 	if (w->committed || w->fd < 0)
 		return st_error_set(err, ST_EINVALID, "write to a finished blob writer");
-	rc = w->dbuf ? direct_write(w, p, len, err) : st_write_all(w->fd, p, len, err);
+	rc = w->direct ? direct_write(w, p, len, err) : st_write_all(w->fd, p, len, err);
 	if (rc < 0)
 		return st_error_wrap(err, "write temporary blob in '%s/tmp'", w->store->root);
 	if (!w->trusted)
 		st_hasher_update(&w->hasher, p, len);
 	w->size += len;
-	if (!w->dbuf && w->size - w->writeback_from >= WRITEBACK_STEP) {
+	if (!w->direct && w->size - w->writeback_from >= WRITEBACK_STEP) {
 		/* advisory: a file system without it just writes back later */
 		(void)sync_file_range(w->fd, (off_t)w->writeback_from,
 		                      (off_t)(w->size - w->writeback_from), SYNC_FILE_RANGE_WRITE);
@@ -453,7 +480,7 @@ int st_blob_writer_seal(struct st_blob_writer *w, const struct st_digest *expect
 		return st_error_set(err, ST_EINVALID, "seal of a finished blob writer");
 	if (w->trusted && !expected)
 		return st_error_set(err, ST_EINVALID, "a trusted blob writer needs its digest");
-	if (w->dbuf && direct_end(w, err) < 0)
+	if (w->direct && direct_end(w, err) < 0)
 		return st_error_wrap(err, "write temporary blob in '%s/tmp'", w->store->root);
 	if (w->trusted) {
 		st_hasher_release(&w->hasher);
