@@ -237,6 +237,7 @@ struct producer {
 	unsigned char *p;
 	size_t len, max_update;
 	bool cancel; /* close before the end, as an abandoned upload does */
+	bool lend;   /* some bytes go in buffers lent by the pool (as uploads do) */
 	pthread_barrier_t *start;
 	uint64_t seed;
 	struct st_digest got;
@@ -259,8 +260,19 @@ static void *produce(void *arg)
 		x ^= x << 17;
 		n = 1 + x % pr->max_update;
 		n = n > pr->len - off ? pr->len - off : n;
-		if (st_digest_pool_write(s, pr->p + off, n, NULL) < 0)
+		if (pr->lend && x % 3 != 0) {
+			unsigned char *b = st_digest_pool_buffer(s);
+			if (!b || (uintptr_t)b % ST_DIGEST_POOL_BUF_ALIGN)
+				return "buffer";
+			n = n > ST_DIGEST_POOL_BUF ? ST_DIGEST_POOL_BUF : n;
+			memcpy(b, pr->p + off, n);
+			/* now and then one given back unused */
+			st_digest_pool_submit(s, b, x % 11 == 0 ? 0 : n);
+			if (x % 11 == 0)
+				continue;
+		} else if (st_digest_pool_write(s, pr->p + off, n, NULL) < 0) {
 			return "write";
+		}
 		off += n;
 		if (pr->cancel && off > pr->len / 2)
 			break;
@@ -293,6 +305,7 @@ static void pool_matches_openssl(void **state)
 			        .len = rep == 0 && i == 0 ? 0 : rnd() % (4 << 20),
 			        .max_update = i % 3 == 0 ? 100 : 1 + rnd() % (256 << 10),
 			        .cancel = i % 5 == 4,
+			        .lend = i % 2 == 1,
 			        .seed = rnd() | 1,
 			        .start = &start};
 			pr[i].p = random_bytes(pr[i].len);
@@ -356,6 +369,34 @@ static void pool_waiting_producers_never_hang(void **state)
 	free(p);
 }
 
+/* a lent buffer comes back once hashed: a lone stream hashes it inline and lends it again */
+static void pool_lends_hashed_buffers_again(void **state)
+{
+	struct st_digest_pool *pool = NULL;
+	struct st_digest_pool_stream *s = NULL;
+	unsigned char *p = random_bytes(3 * ST_DIGEST_POOL_BUF), *b, *again;
+	struct st_digest got;
+
+	(void)state;
+	assert_int_equal(st_digest_pool_new(0, &pool, NULL), 0);
+	assert_int_equal(st_digest_pool_open(pool, &s, NULL), 0);
+	b = st_digest_pool_buffer(s);
+	assert_non_null(b);
+	memcpy(b, p, ST_DIGEST_POOL_BUF);
+	st_digest_pool_submit(s, b, ST_DIGEST_POOL_BUF);
+	again = st_digest_pool_buffer(s);
+	assert_ptr_equal(again, b);
+	memcpy(again, p + ST_DIGEST_POOL_BUF, ST_DIGEST_POOL_BUF);
+	st_digest_pool_submit(s, again, ST_DIGEST_POOL_BUF);
+	assert_int_equal(
+	        st_digest_pool_write(s, p + 2 * ST_DIGEST_POOL_BUF, ST_DIGEST_POOL_BUF, NULL), 0);
+	st_digest_pool_final(s, &got);
+	want_openssl(p, 3 * ST_DIGEST_POOL_BUF, &got);
+	st_digest_pool_close(s);
+	st_digest_pool_free(pool);
+	free(p);
+}
+
 /* streams left open when the pool goes, with bytes queued: freed, no hang */
 static void pool_free_drops_open_streams(void **state)
 {
@@ -383,6 +424,7 @@ int main(void)
 	        cmocka_unit_test(mb_blocks_match_openssl),
 	        cmocka_unit_test(pool_matches_openssl),
 	        cmocka_unit_test(pool_waiting_producers_never_hang),
+	        cmocka_unit_test(pool_lends_hashed_buffers_again),
 	        cmocka_unit_test(pool_free_drops_open_streams),
 	        cmocka_unit_test(parse_round_trips),
 	        cmocka_unit_test(parse_rejects_bad_digests),

@@ -56,6 +56,16 @@ int st_digest_pool_open(struct st_digest_pool *pool, struct st_digest_pool_strea
  * producer per stream at a time. -ST_ENOMEM (the stream is then unusable). */
 int st_digest_pool_write(struct st_digest_pool_stream *s, const void *p, size_t len,
                          struct st_error *err);
+/* Buffers for a producer that fills its own instead of having its bytes copied: each
+ * ST_DIGEST_POOL_BUF bytes, aligned to ST_DIGEST_POOL_BUF_ALIGN (fit for O_DIRECT).
+ * st_digest_pool_buffer lends one (a hashed one again, or a new one; NULL when out of memory);
+ * st_digest_pool_submit hands it back with its first len bytes to hash, in order with the
+ * stream's other bytes (inline or queued, as st_digest_pool_write; len 0 only gives it back).
+ * The caller must not touch a buffer once submitted. */
+#define ST_DIGEST_POOL_BUF ((size_t)512 << 10)
+#define ST_DIGEST_POOL_BUF_ALIGN ((size_t)4096)
+void *st_digest_pool_buffer(struct st_digest_pool_stream *s);
+void st_digest_pool_submit(struct st_digest_pool_stream *s, void *buf, size_t len);
 /* Waits until every byte written is hashed; the SHA-256 of them all. Then only close. */
 void st_digest_pool_final(struct st_digest_pool_stream *s, struct st_digest *out);
 struct st_digest_pool_stats {

@@ -1,8 +1,9 @@
 /* digest-pool.c: one hasher thread for the SHA-256 streams of concurrent producers (a registry's
- * uploads). A producer's bytes are copied into its stream's queue; the thread takes the streams
- * that have bytes queued, up to eight, and hashes their whole blocks together in the lanes of
- * the multi-buffer code (digest-mb.c), partial blocks through the scalar path. It waits for
- * enough streams to fill the lanes, or for a queue to grow, before it starts a round.
+ * uploads). A producer's bytes are copied into its stream's queue, or it fills buffers the pool
+ * lends and hands them over whole (no copy; a hashed buffer is lent again). The thread takes the
+ * streams that have bytes queued, up to eight, and hashes their whole blocks together in the
+ * lanes of the multi-buffer code (digest-mb.c), partial blocks through the scalar path. It waits
+ * for enough streams to fill the lanes, or for a queue to grow, before it starts a round.
  *
  * While fewer streams are busy than the multi-buffer code needs to pay off, a producer hashes
  * its own bytes at once on its thread, as a lone st_hasher would (no copy, no hand-over). Each
@@ -31,17 +32,26 @@
 /* the thread starts a round with fewer lanes than it wants after this long */
 #define GATHER_NS (2 * 1000000L)
 
+/* A queued run of bytes: copied in by st_digest_pool_write (data right behind the header), or
+ * a buffer lent by st_digest_pool_buffer (data ST_DIGEST_POOL_BUF_ALIGN bytes into the
+ * allocation, so it stays aligned), which goes back to its stream's spares once hashed. */
 struct chunk {
 	struct chunk *next;
 	size_t len, off;
-	unsigned char data[];
+	unsigned char *data;
+	bool lent;
 };
+
+/* hashed lent buffers a stream keeps for its producer; more are freed */
+#define MAX_SPARES 2
 
 struct st_digest_pool_stream {
 	struct st_digest_pool *pool;
 	struct st_digest_pool_stream *prev, *next;
 	struct st_digest_stream ctx;
 	struct chunk *head, *tail;
+	struct chunk *spares; /* lent buffers hashed, for st_digest_pool_buffer */
+	unsigned n_spares;
 	size_t queued;
 	long long last_write; /* ns, CLOCK_MONOTONIC */
 	bool busy;            /* ctx is being hashed (by the thread, or inline by the producer) */
@@ -91,6 +101,18 @@ static void append_stream(struct st_digest_pool *pool, struct st_digest_pool_str
 	else
 		pool->first = s;
 	pool->last = s;
+}
+
+/* A hashed chunk: a lent buffer becomes a spare of its stream (under the lock). */
+static void chunk_done(struct st_digest_pool_stream *s, struct chunk *c)
+{
+	if (c->lent && s->n_spares < MAX_SPARES) {
+		c->next = s->spares;
+		s->spares = c;
+		s->n_spares++;
+	} else {
+		free(c);
+	}
 }
 
 /* One round over the head chunks of n streams (not under the lock: the thread owns their ctx,
@@ -187,7 +209,7 @@ static void run_round(struct st_digest_pool *pool, struct st_digest_pool_stream 
 			if (!s->head)
 				s->tail = NULL;
 			s->queued -= c[i]->len;
-			free(c[i]);
+			chunk_done(s, c[i]);
 		}
 		/* to the back of the line: more than eight streams take turns */
 		unlink_stream(pool, s);
@@ -339,26 +361,60 @@ static bool hash_inline(struct st_digest_pool *pool, struct st_digest_pool_strea
 	return true;
 }
 
+/* Lock held: waits while s's queue is over the limit; then whether its producer hashes inline
+ * (s is then busy until hash_here). */
+static bool admit(struct st_digest_pool *pool, struct st_digest_pool_stream *s)
+{
+	while (s->queued >= pool->limit)
+		help_or_wait(pool);
+	s->last_write = now_ns();
+	if (!hash_inline(pool, s, s->last_write))
+		return false;
+	s->busy = true;
+	return true;
+}
+
+/* Lock held (dropped while hashing): the producer hashes its bytes itself. */
+static void hash_here(struct st_digest_pool *pool, struct st_digest_pool_stream *s, const void *p,
+                      size_t len)
+{
+	pthread_mutex_unlock(&pool->mu);
+	st_digest_stream_update(&s->ctx, p, len);
+	pthread_mutex_lock(&pool->mu);
+	s->busy = false;
+	pool->stats.inline_bytes += len;
+}
+
+/* Lock held: c to the back of s's queue. */
+static void enqueue(struct st_digest_pool *pool, struct st_digest_pool_stream *s, struct chunk *c)
+{
+	/* wake the thread when a stream becomes ready or a queue passes the mark it acts on */
+	bool wake =
+	        !s->head || (s->queued < pool->limit / 4 && s->queued + c->len >= pool->limit / 4);
+
+	c->next = NULL;
+	if (s->tail)
+		s->tail->next = c;
+	else
+		s->head = c;
+	s->tail = c;
+	s->queued += c->len;
+	pool->stats.queued_bytes += c->len;
+	if (wake)
+		pthread_cond_signal(&pool->work_cv);
+}
+
 int st_digest_pool_write(struct st_digest_pool_stream *s, const void *p, size_t len,
                          struct st_error *err)
 {
 	struct st_digest_pool *pool = s->pool;
 	struct chunk *c;
-	bool wake;
 
 	if (!len)
 		return 0;
 	pthread_mutex_lock(&pool->mu);
-	while (s->queued >= pool->limit)
-		help_or_wait(pool);
-	s->last_write = now_ns();
-	if (hash_inline(pool, s, s->last_write)) {
-		s->busy = true;
-		pthread_mutex_unlock(&pool->mu);
-		st_digest_stream_update(&s->ctx, p, len);
-		pthread_mutex_lock(&pool->mu);
-		s->busy = false;
-		pool->stats.inline_bytes += len;
+	if (admit(pool, s)) {
+		hash_here(pool, s, p, len);
 		pthread_mutex_unlock(&pool->mu);
 		return 0;
 	}
@@ -366,24 +422,60 @@ int st_digest_pool_write(struct st_digest_pool_stream *s, const void *p, size_t 
 	c = malloc(sizeof(*c) + len);
 	if (!c)
 		return st_error_set(err, ST_ENOMEM, "out of memory for %zu bytes to hash", len);
-	c->next = NULL;
+	c->data = (unsigned char *)(c + 1);
 	c->len = len;
 	c->off = 0;
+	c->lent = false;
 	memcpy(c->data, p, len);
 	pthread_mutex_lock(&pool->mu);
-	/* wake the thread when a stream becomes ready or a queue passes the mark it acts on */
-	wake = !s->head || (s->queued < pool->limit / 4 && s->queued + len >= pool->limit / 4);
-	if (s->tail)
-		s->tail->next = c;
-	else
-		s->head = c;
-	s->tail = c;
-	s->queued += len;
-	pool->stats.queued_bytes += len;
-	if (wake)
-		pthread_cond_signal(&pool->work_cv);
+	enqueue(pool, s, c);
 	pthread_mutex_unlock(&pool->mu);
 	return 0;
+}
+
+_Static_assert(sizeof(struct chunk) <= ST_DIGEST_POOL_BUF_ALIGN, "a lent buffer's header fits");
+
+void *st_digest_pool_buffer(struct st_digest_pool_stream *s)
+{
+	struct st_digest_pool *pool = s->pool;
+	struct chunk *c;
+	void *m;
+
+	pthread_mutex_lock(&pool->mu);
+	c = s->spares;
+	if (c) {
+		s->spares = c->next;
+		s->n_spares--;
+	}
+	pthread_mutex_unlock(&pool->mu);
+	if (c)
+		return c->data;
+	if (posix_memalign(&m, ST_DIGEST_POOL_BUF_ALIGN,
+	                   ST_DIGEST_POOL_BUF_ALIGN + ST_DIGEST_POOL_BUF) != 0)
+		return NULL;
+	c = m;
+	c->data = (unsigned char *)m + ST_DIGEST_POOL_BUF_ALIGN;
+	c->lent = true;
+	return c->data;
+}
+
+void st_digest_pool_submit(struct st_digest_pool_stream *s, void *buf, size_t len)
+{
+	struct st_digest_pool *pool = s->pool;
+	struct chunk *c = (struct chunk *)(void *)((unsigned char *)buf - ST_DIGEST_POOL_BUF_ALIGN);
+
+	c->len = len;
+	c->off = 0;
+	pthread_mutex_lock(&pool->mu);
+	if (len == 0) {
+		chunk_done(s, c);
+	} else if (admit(pool, s)) {
+		hash_here(pool, s, c->data, len);
+		chunk_done(s, c);
+	} else {
+		enqueue(pool, s, c);
+	}
+	pthread_mutex_unlock(&pool->mu);
 }
 
 void st_digest_pool_final(struct st_digest_pool_stream *s, struct st_digest *out)
@@ -415,6 +507,10 @@ void st_digest_pool_close(struct st_digest_pool_stream *s)
 	pthread_mutex_unlock(&pool->mu);
 	while ((c = s->head)) {
 		s->head = c->next;
+		free(c);
+	}
+	while ((c = s->spares)) {
+		s->spares = c->next;
 		free(c);
 	}
 	free(s);

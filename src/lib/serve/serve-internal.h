@@ -98,6 +98,8 @@ struct srv_upload {
 	struct st_store *store;   /* own handle: its lease keeps gc out while the upload lives */
 	struct st_blob_writer *w; /* trusted: hs hashes what it writes */
 	struct st_digest_pool_stream *hs;
+	unsigned char *buf; /* lent by hs: bytes gathered for the writer and the hasher */
+	size_t fill;        /* bytes in buf */
 	struct srv_upload_sm sm;
 	time_t last_used;
 	bool busy;

@@ -22,6 +22,8 @@ static void upload_free(struct srv_upload *up)
 {
 	if (!up)
 		return;
+	if (up->buf)
+		st_digest_pool_submit(up->hs, up->buf, 0);
 	st_digest_pool_close(up->hs);
 	st_blob_writer_free(up->w);
 	st_store_free(up->store);
@@ -149,12 +151,39 @@ void srv_upload_remove(struct st_server *srv, struct srv_upload *up)
 	upload_free(up);
 }
 
+/* The gathered bytes to the file (O_DIRECT straight from the aligned buffer) and then the
+ * buffer itself to the hasher: no copy on either side. Only bytes in the file are hashed; a
+ * failed write ends the session. */
+static int flush(struct srv_upload *up, struct st_error *err)
+{
+	int rc = up->fill ? st_blob_writer_write(up->w, up->buf, up->fill, err) : 0;
+
+	st_digest_pool_submit(up->hs, up->buf, rc < 0 ? 0 : up->fill);
+	up->buf = NULL;
+	up->fill = 0;
+	return rc;
+}
+
 int srv_upload_write(struct srv_upload *up, const void *p, size_t len, struct st_error *err)
 {
-	int rc = st_blob_writer_write(up->w, p, len, err);
+	const unsigned char *q = p;
 
-	/* only bytes in the file are hashed; a failed write ends the session */
-	return rc < 0 ? rc : st_digest_pool_write(up->hs, p, len, err);
+	while (len > 0) {
+		size_t n;
+		if (!up->buf && !(up->buf = st_digest_pool_buffer(up->hs)))
+			return st_error_set(err, ST_ENOMEM, "out of memory for an upload");
+		n = ST_DIGEST_POOL_BUF - up->fill < len ? ST_DIGEST_POOL_BUF - up->fill : len;
+		memcpy(up->buf + up->fill, q, n);
+		up->fill += n;
+		q += n;
+		len -= n;
+		if (up->fill == ST_DIGEST_POOL_BUF) {
+			int rc = flush(up, err);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return 0;
 }
 
 static int mismatch(const struct st_digest *want, const struct st_digest *got, struct st_error *err)
@@ -171,12 +200,13 @@ int srv_upload_commit(struct st_server *srv, struct srv_upload *up, const struct
                       struct st_error *err)
 {
 	struct st_digest got;
-	int rc;
+	int rc = up->buf ? flush(up, err) : 0;
 
 	/* waits for the pool to hash the last bytes written; the trusted writer takes the digest
 	 * only once it is the client's */
 	st_digest_pool_final(up->hs, &got);
-	rc = st_digest_equal(d, &got) ? 0 : mismatch(d, &got, err);
+	if (rc == 0)
+		rc = st_digest_equal(d, &got) ? 0 : mismatch(d, &got, err);
 	/* the commit takes the session's lease, kept until the writer is freed: gc cannot run
 	 * between the blob and its link */
 	if (rc == 0)
