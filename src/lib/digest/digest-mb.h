@@ -51,17 +51,14 @@ int st_digest_pool_new(size_t limit, struct st_digest_pool **out, struct st_erro
 void st_digest_pool_free(struct st_digest_pool *pool);
 int st_digest_pool_open(struct st_digest_pool *pool, struct st_digest_pool_stream **out,
                         struct st_error *err);
-/* Feeds len bytes: hashed at once on the caller's thread when few streams are busy, else copied
- * into the stream's queue for the hasher (waiting while the queue is over the limit). One
- * producer per stream at a time. -ST_ENOMEM (the stream is then unusable). */
-int st_digest_pool_write(struct st_digest_pool_stream *s, const void *p, size_t len,
-                         struct st_error *err);
-/* Buffers for a producer that fills its own instead of having its bytes copied: each
- * ST_DIGEST_POOL_BUF bytes, aligned to ST_DIGEST_POOL_BUF_ALIGN (fit for O_DIRECT).
- * st_digest_pool_buffer lends one (a hashed one again, or a new one; NULL when out of memory);
- * st_digest_pool_submit hands it back with its first len bytes to hash, in order with the
- * stream's other bytes (inline or queued, as st_digest_pool_write; len 0 only gives it back).
- * The caller must not touch a buffer once submitted. */
+/* A producer fills buffers the pool lends and hands them back whole, so its bytes are never
+ * copied: each ST_DIGEST_POOL_BUF bytes, aligned to ST_DIGEST_POOL_BUF_ALIGN (fit for O_DIRECT).
+ * st_digest_pool_buffer lends one (a hashed one again, or a new one; NULL when out of memory).
+ * st_digest_pool_submit hands it back with its first len bytes to hash after the stream's
+ * earlier ones: hashed at once on the caller's thread when few streams are busy, else queued
+ * for the hasher (waiting while the queue is over the limit); len 0 only gives it back. The
+ * caller must not touch a buffer once submitted, and submits every buffer before the close.
+ * One producer per stream at a time. */
 #define ST_DIGEST_POOL_BUF ((size_t)512 << 10)
 #define ST_DIGEST_POOL_BUF_ALIGN ((size_t)4096)
 void *st_digest_pool_buffer(struct st_digest_pool_stream *s);

@@ -1,9 +1,9 @@
 /* digest-pool.c: one hasher thread for the SHA-256 streams of concurrent producers (a registry's
- * uploads). A producer's bytes are copied into its stream's queue, or it fills buffers the pool
- * lends and hands them over whole (no copy; a hashed buffer is lent again). The thread takes the
- * streams that have bytes queued, up to eight, and hashes their whole blocks together in the
- * lanes of the multi-buffer code (digest-mb.c), partial blocks through the scalar path. It waits
- * for enough streams to fill the lanes, or for a queue to grow, before it starts a round.
+ * uploads). A producer fills buffers the pool lends and hands them over whole into its stream's
+ * queue (no copy; a hashed buffer is lent again). The thread takes the streams that have bytes
+ * queued, up to eight, and hashes their whole blocks together in the lanes of the multi-buffer
+ * code (digest-mb.c), partial blocks through the scalar path. It waits for enough streams to
+ * fill the lanes, or for a queue to grow, before it starts a round.
  *
  * While fewer streams are busy than the multi-buffer code needs to pay off, a producer hashes
  * its own bytes at once on its thread, as a lone st_hasher would (no copy, no hand-over). Each
@@ -19,7 +19,6 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "util/banned.h"
@@ -32,14 +31,12 @@
 /* the thread starts a round with fewer lanes than it wants after this long */
 #define GATHER_NS (2 * 1000000L)
 
-/* A queued run of bytes: copied in by st_digest_pool_write (data right behind the header), or
- * a buffer lent by st_digest_pool_buffer (data ST_DIGEST_POOL_BUF_ALIGN bytes into the
- * allocation, so it stays aligned), which goes back to its stream's spares once hashed. */
+/* A lent buffer: this header, then the data ST_DIGEST_POOL_BUF_ALIGN bytes into the allocation
+ * (so it stays aligned). Queued once submitted; back to its stream's spares once hashed. */
 struct chunk {
 	struct chunk *next;
 	size_t len, off;
 	unsigned char *data;
-	bool lent;
 };
 
 /* hashed lent buffers a stream keeps for its producer; more are freed */
@@ -103,10 +100,10 @@ static void append_stream(struct st_digest_pool *pool, struct st_digest_pool_str
 	pool->last = s;
 }
 
-/* A hashed chunk: a lent buffer becomes a spare of its stream (under the lock). */
+/* A hashed chunk becomes a spare of its stream (under the lock). */
 static void chunk_done(struct st_digest_pool_stream *s, struct chunk *c)
 {
-	if (c->lent && s->n_spares < MAX_SPARES) {
+	if (s->n_spares < MAX_SPARES) {
 		c->next = s->spares;
 		s->spares = c;
 		s->n_spares++;
@@ -404,35 +401,6 @@ static void enqueue(struct st_digest_pool *pool, struct st_digest_pool_stream *s
 		pthread_cond_signal(&pool->work_cv);
 }
 
-int st_digest_pool_write(struct st_digest_pool_stream *s, const void *p, size_t len,
-                         struct st_error *err)
-{
-	struct st_digest_pool *pool = s->pool;
-	struct chunk *c;
-
-	if (!len)
-		return 0;
-	pthread_mutex_lock(&pool->mu);
-	if (admit(pool, s)) {
-		hash_here(pool, s, p, len);
-		pthread_mutex_unlock(&pool->mu);
-		return 0;
-	}
-	pthread_mutex_unlock(&pool->mu);
-	c = malloc(sizeof(*c) + len);
-	if (!c)
-		return st_error_set(err, ST_ENOMEM, "out of memory for %zu bytes to hash", len);
-	c->data = (unsigned char *)(c + 1);
-	c->len = len;
-	c->off = 0;
-	c->lent = false;
-	memcpy(c->data, p, len);
-	pthread_mutex_lock(&pool->mu);
-	enqueue(pool, s, c);
-	pthread_mutex_unlock(&pool->mu);
-	return 0;
-}
-
 _Static_assert(sizeof(struct chunk) <= ST_DIGEST_POOL_BUF_ALIGN, "a lent buffer's header fits");
 
 void *st_digest_pool_buffer(struct st_digest_pool_stream *s)
@@ -455,7 +423,6 @@ void *st_digest_pool_buffer(struct st_digest_pool_stream *s)
 		return NULL;
 	c = m;
 	c->data = (unsigned char *)m + ST_DIGEST_POOL_BUF_ALIGN;
-	c->lent = true;
 	return c->data;
 }
 
