@@ -451,6 +451,24 @@ static void a_writer_leasing_at_commit_lets_gc_run(void **state)
 	st_store_free(other);
 }
 
+/* Commits the writer of data[0..len) and checks that the store gives those bytes back. */
+static void commit_and_read_back(struct fixture *f, struct st_blob_writer *w, const char *data,
+                                 size_t len)
+{
+	struct st_digest want, got;
+	struct st_buf back = ST_BUF_INIT;
+
+	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, data, len, &want, NULL), 0);
+	assert_int_equal(st_blob_writer_size(w), len);
+	assert_int_equal(st_blob_writer_commit(w, &want, &got, NULL), 0);
+	assert_true(st_digest_equal(&want, &got));
+	st_blob_writer_free(w);
+	assert_int_equal(st_store_read_blob(f->s, &want, 0, &back, NULL), 0);
+	assert_int_equal(back.len, len);
+	assert_memory_equal(back.data, data, len);
+	st_buf_release(&back);
+}
+
 /* O_DIRECT in 512 KiB chunks, an unaligned tail written buffered at the commit: the blob is
  * the bytes given, whatever the cut of the writes. */
 static void a_direct_writer_stores_the_bytes_given(void **state)
@@ -459,14 +477,11 @@ static void a_direct_writer_stores_the_bytes_given(void **state)
 	size_t len = (3u << 19) + 4097; /* three chunks and an unaligned tail */
 	char *data = malloc(len);
 	struct st_blob_writer *w;
-	struct st_digest want, got;
-	struct st_buf back = ST_BUF_INIT;
 	size_t off = 0, step = 1;
 
 	assert_non_null(data);
 	for (size_t i = 0; i < len; i++)
 		data[i] = (char)(i * 131 + (i >> 9));
-	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, data, len, &want, NULL), 0);
 	assert_int_equal(st_blob_writer_open(f->s, ST_BLOB_WRITER_OPEN_DIRECT, &w, NULL), 0);
 	while (off < len) { /* writes of growing, unaligned sizes */
 		size_t n = step < len - off ? step : len - off;
@@ -474,13 +489,7 @@ static void a_direct_writer_stores_the_bytes_given(void **state)
 		off += n;
 		step = step * 3 + 7;
 	}
-	assert_int_equal(st_blob_writer_size(w), len);
-	assert_int_equal(st_blob_writer_commit(w, &want, &got, NULL), 0);
-	st_blob_writer_free(w);
-	assert_int_equal(st_store_read_blob(f->s, &want, 0, &back, NULL), 0);
-	assert_int_equal(back.len, len);
-	assert_memory_equal(back.data, data, len);
-	st_buf_release(&back);
+	commit_and_read_back(f, w, data, len);
 	free(data);
 }
 
@@ -499,26 +508,17 @@ static void a_direct_writer_takes_aligned_buffers_as_they_are(void **state)
 	size_t len = (512u << 10) + 25580 + 700000;
 	char *data = NULL, *piece = NULL;
 	struct st_blob_writer *w;
-	struct st_digest want, got;
-	struct st_buf back = ST_BUF_INIT;
 
 	assert_int_equal(posix_memalign((void **)&data, 4096, len), 0);
 	assert_int_equal(posix_memalign((void **)&piece, 4096, 1u << 20), 0);
 	for (size_t i = 0; i < len; i++)
 		data[i] = (char)(i * 151 + (i >> 11));
-	assert_int_equal(st_digest_of(ST_DIGEST_SHA256, data, len, &want, NULL), 0);
 	assert_int_equal(st_blob_writer_open(f->s, ST_BLOB_WRITER_OPEN_DIRECT, &w, NULL), 0);
 	for (size_t i = 0; i < sizeof(cut) / sizeof(cut[0]); i++) {
 		memcpy(piece, data + cut[i][0], cut[i][1]); /* every write from an aligned buffer */
 		assert_int_equal(st_blob_writer_write(w, piece, cut[i][1], NULL), 0);
 	}
-	assert_int_equal(st_blob_writer_size(w), len);
-	assert_int_equal(st_blob_writer_commit(w, &want, &got, NULL), 0);
-	st_blob_writer_free(w);
-	assert_int_equal(st_store_read_blob(f->s, &want, 0, &back, NULL), 0);
-	assert_int_equal(back.len, len);
-	assert_memory_equal(back.data, data, len);
-	st_buf_release(&back);
+	commit_and_read_back(f, w, data, len);
 	free(piece);
 	free(data);
 }
