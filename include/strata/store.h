@@ -81,9 +81,11 @@ enum st_blob_writer_open_flags {
 	 * For long-lived writers (a registry's upload sessions), which would otherwise keep gc
 	 * waiting for as long as a client keeps an upload open. */
 	ST_BLOB_WRITER_OPEN_LEASE_AT_COMMIT = 1 << 0,
-	/* Bytes go to disk with O_DIRECT in aligned 512 KiB chunks where the file system allows
-	 * it (else buffered, as without the flag): no copy into the page cache, no writeback
-	 * at the commit. For large uploads that are not read back at once (a registry's). */
+	/* Bytes go to disk with O_DIRECT where the file system allows it (else buffered, as
+	 * without the flag): no copy into the page cache, no writeback at the commit. A write
+	 * from a 4096-aligned buffer while nothing is staged goes out as it is (its 4096-multiple
+	 * prefix); other bytes are staged in an aligned 512 KiB buffer first. For large uploads
+	 * that are not read back at once (a registry's). */
 	ST_BLOB_WRITER_OPEN_DIRECT = 1 << 1,
 };
 /* st_blob_writer_new with flags (enum st_blob_writer_open_flags). */
